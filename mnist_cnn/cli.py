@@ -1,0 +1,162 @@
+"""Command line: python -m mnist_cnn train | evaluate | predict | archs."""
+
+import argparse
+import datetime
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not for the terminal
+
+from .errors import MnistCnnError  # noqa: E402
+
+
+def main(argv=None):
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        args.run(args)
+    except (MnistCnnError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="python -m mnist_cnn", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    p = commands.add_parser("train", help="train a model from scratch and save it")
+    p.add_argument("--arch", default="default", help="architecture (see `archs`); default: default")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--batch-size", type=int, help="default: the architecture's")
+    p.add_argument("--validation-split", type=float, default=0.0, help="share held out for validation; default 0")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, help="default: the architecture's")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", help="mnist.npz to use (default: $MNIST_NPZ, else keras' download)")
+    p.add_argument("--out", required=True, help="where to write the .keras file (and a .json record beside it)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON on the last line")
+    p.set_defaults(run=train)
+
+    p = commands.add_parser("evaluate", help="test loss, accuracy and per-class accuracy of a model")
+    p.add_argument("model", help="a .keras file")
+    p.add_argument("--data", help="mnist.npz to use (default: $MNIST_NPZ, else keras' download)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(run=evaluate)
+
+    p = commands.add_parser("predict", help="classify images of digits (PNG, JPEG, ...)")
+    p.add_argument("model", help="a .keras file, or `default` for the shipped model")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.set_defaults(run=predict)
+
+    p = commands.add_parser("archs", help="list the architectures")
+    p.set_defaults(run=archs)
+    return parser
+
+
+def train(args):
+    from .data import load_mnist
+    from .evaluation import evaluate as evaluate_model
+    from .files import save_model
+    from .models import build_model
+    from .training import train as train_model
+
+    if args.epochs < 1:
+        raise ValueError("--epochs must be at least 1")
+    if not args.out.endswith(".keras"):
+        raise ValueError(f"--out must end in .keras: {args.out}")
+    (x_train, y_train), (x_test, y_test) = load_mnist(args.data)
+    model = build_model(args.arch, seed=args.seed)
+    start = time.perf_counter()
+    train_model(
+        model, (x_train, y_train), epochs=args.epochs, batch_size=args.batch_size,
+        validation_split=args.validation_split, augment=args.augment, seed=args.seed, callbacks=[_progress_callback()],
+    )
+    fit_seconds = time.perf_counter() - start
+    test = evaluate_model(model, x_test, y_test)
+    save_model(model, args.out)
+    result = {
+        "arch": args.arch,
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "fit_seconds": round(fit_seconds, 2),
+        "test_loss": round(test.loss, 5),
+        "test_accuracy": round(test.accuracy, 5),
+        "params": model.count_params(),
+        "size_bytes": Path(args.out).stat().st_size,
+        "command": "python -m mnist_cnn " + shlex.join(sys.argv[1:]),
+        "date": datetime.date.today().isoformat(),
+    }
+    Path(args.out).with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    print(f"test accuracy {test.accuracy:.2%}, loss {test.loss:.4f}; trained in {fit_seconds:.1f} s; saved {args.out}")
+    if args.json:
+        print(json.dumps(result))
+
+
+def evaluate(args):
+    from .data import load_mnist
+    from .evaluation import evaluate as evaluate_model
+    from .files import load_model
+
+    model = load_model(args.model)
+    _, (x_test, y_test) = load_mnist(args.data)
+    test = evaluate_model(model, x_test, y_test)
+    per_class = {str(d): round(float(a), 5) for d, a in enumerate(test.per_class)}
+    if args.json:
+        print(json.dumps({"test_loss": test.loss, "test_accuracy": test.accuracy, "per_class_accuracy": per_class}))
+        return
+    print(f"test accuracy {test.accuracy:.2%}, loss {test.loss:.4f}, {int((test.predicted != y_test).sum())} mistakes")
+    for digit, accuracy in per_class.items():
+        print(f"  {digit}: {accuracy:.2%}")
+
+
+def predict(args):
+    from .drawing import canvas_to_mnist, read_image
+    from .evaluation import predict_proba
+    from .files import load_model
+
+    model = load_model(None if args.model == "default" else args.model)
+    for path in args.images:
+        image = canvas_to_mnist(read_image(Path(path)))
+        if image is None:
+            print(f"{path}: no digit found (blank image)")
+            continue
+        proba = predict_proba(model, image[None])[0]
+        print(f"{path}: {proba.argmax()} ({proba.max():.1%})")
+
+
+def archs(args):
+    from .models import ARCHS, build_model
+
+    for name, spec in ARCHS.items():
+        print(f"{name:10} {build_model(name).count_params():>8,} params  {spec.description}")
+
+
+def _progress_callback():
+    import keras
+
+    class Progress(keras.callbacks.Callback):
+        """One status line per epoch, redrawn as batches finish."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch, self.start = epoch + 1, time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            if batch % 20 == 0:
+                print(f"\repoch {self.epoch}  batch {batch + 1}/{self.params['steps']}  " + _metrics(logs),
+                      end="", file=sys.stderr, flush=True)
+
+        def on_epoch_end(self, epoch, logs=None):
+            print(f"\repoch {self.epoch}  {time.perf_counter() - self.start:.1f} s  " + _metrics(logs),
+                  file=sys.stderr, flush=True)
+
+    return Progress()
+
+
+def _metrics(logs):
+    return "  ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items())

@@ -1,0 +1,99 @@
+"""Model files: Keras 3 `.keras` archives, loaded safely and checked, saved atomically, with their history."""
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from .errors import ModelFileError
+from .evaluation import predict_proba
+from .training import training_log
+
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "mnist_cnn.keras"
+HISTORY_MEMBER = "mnist_cnn.json"  # our own entry in the archive; Keras ignores it
+MAX_UNPACKED = 256 * 2**20  # an archive that unpacks to more is refused (zip bombs)
+
+
+def load_model(source=None):
+    """A model from a `.keras` file (path or bytes); None is the shipped model.
+
+    Keras' safe mode refuses files that would run code (Lambda layers); the model must take (28, 28, 1)
+    images and give 10 probabilities. Any problem raises ModelFileError with a one-line reason.
+    """
+    if isinstance(source, (bytes, bytearray)):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "upload.keras"
+            path.write_bytes(source)
+            return _load(path, "the uploaded file")
+    path = Path(source) if source is not None else DEFAULT_MODEL
+    return _load(path, str(path))
+
+
+def _load(path, name):
+    if not path.is_file():
+        raise ModelFileError(f"model file not found: {name}")
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{name} is not a Keras .keras file (not a zip archive)")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = {info.filename: info for info in zf.infolist()}
+            if "config.json" not in members:
+                raise ModelFileError(f"{name} is not a Keras .keras file (no config.json inside)")
+            if sum(info.file_size for info in members.values()) > MAX_UNPACKED:
+                raise ModelFileError(f"{name} unpacks to more than {MAX_UNPACKED // 2**20} MB")
+            history = json.loads(zf.read(HISTORY_MEMBER)) if HISTORY_MEMBER in members else []
+        model = keras.saving.load_model(path, safe_mode=True)
+    except ModelFileError:
+        raise
+    except Exception as e:  # Keras raises many kinds; the user needs the reason, not the kind
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelFileError(f"{name} could not be loaded as a Keras model: {reason}") from None
+    _check(model, name)
+    if model.optimizer is None:  # saved without training configuration: make it trainable
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    training_log(model).extend(history)
+    return model
+
+
+def _check(model, name):
+    inputs = getattr(model, "inputs", None) or []
+    if len(inputs) != 1 or tuple(inputs[0].shape[1:]) != (28, 28, 1):
+        shapes = [tuple(i.shape[1:]) for i in inputs]
+        raise ModelFileError(f"{name} must take one (28, 28, 1) image input, it takes {shapes or 'no fixed input'}")
+    outputs = getattr(model, "outputs", None) or []
+    if len(outputs) != 1 or tuple(outputs[0].shape[1:]) != (10,):
+        shapes = [tuple(o.shape[1:]) for o in outputs]
+        raise ModelFileError(f"{name} must give one output of 10 digit probabilities, it gives {shapes}")
+    probe = predict_proba(model, np.random.default_rng(0).random((2, 28, 28), np.float32))
+    if not (np.all(probe >= 0) and np.allclose(probe.sum(axis=1), 1, atol=1e-3)):
+        raise ModelFileError(f"{name} does not output probabilities: its last layer needs a softmax")
+
+
+def save_model(model, path):
+    """Write `model` (with its training history) to a `.keras` file, atomically: a crash leaves the old file."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"model files end in .keras: {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".keras", prefix=f".{path.stem}-", dir=path.parent)
+    os.close(fd)
+    try:
+        keras.saving.save_model(model, tmp)
+        with zipfile.ZipFile(tmp, "a") as zf:
+            zf.writestr(HISTORY_MEMBER, json.dumps(training_log(model)))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def model_bytes(model):
+    """The model as the bytes of a `.keras` file, for a download."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.keras"
+        save_model(model, path)
+        return path.read_bytes()

@@ -1,0 +1,118 @@
+"""The architectures: literal layer lists, each compiled with the optimizer it was designed with."""
+
+from dataclasses import dataclass
+from typing import Callable
+
+import keras
+from keras import layers
+
+
+def conv_bn(filters, kernel=3, **kwargs):
+    """Conv2D without bias (BatchNorm brings its own), BatchNorm, ReLU."""
+    # momentum 0.9: the default 0.99 leaves the inference statistics behind in a one-epoch run
+    return [layers.Conv2D(filters, kernel, use_bias=False, **kwargs), layers.BatchNormalization(momentum=0.9), layers.ReLU()]
+
+
+def nesterov(learning_rate):
+    return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
+
+
+@dataclass(frozen=True)
+class Arch:
+    description: str
+    layers: Callable[[], list]  # a fresh list of layers for each model
+    optimizer: Callable[[float], keras.optimizers.Optimizer]  # built from the learning rate
+    learning_rate: float  # the peak of the one-cycle schedule, or the constant rate
+    one_cycle: bool = False  # warm up then anneal each train() call; False = constant learning rate
+    batch_size: int = 32  # Keras' default, as the notebooks train
+    augment: bool = False  # random shifts, rotations, scaling and stroke thickness in training
+    label_smoothing: float = 0.0  # > 0 trains on softened one-hot targets (categorical cross-entropy)
+
+
+ARCHS = {
+    "default": Arch(
+        "fast and accurate in one epoch: conv-BatchNorm-ReLU 16-32-64, SGD+Nesterov, one-cycle, label smoothing",
+        lambda: [
+            *conv_bn(16), layers.MaxPooling2D(),
+            *conv_bn(32), layers.MaxPooling2D(),
+            *conv_bn(64),
+            layers.Flatten(),
+            layers.Dense(10, activation="softmax"),
+        ],
+        nesterov, 0.3, one_cycle=True, batch_size=128, label_smoothing=0.1,
+    ),
+    "basic": Arch(
+        "the notebooks' first CNN: Conv32-MaxPool-Conv64-MaxPool-Flatten-Dense64-Dense10, Adam",
+        lambda: [
+            layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(),
+            layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dense(64, activation="relu"),
+            layers.Dense(10, activation="softmax"),
+        ],
+        keras.optimizers.Adam, 1e-3,
+    ),
+    "dropout": Arch(
+        "keras-io's mnist_convnet: Conv32-MaxPool-Conv64-MaxPool-Flatten-Dropout(0.5)-Dense10, Adam",
+        lambda: [
+            layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(),
+            layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dropout(0.5),
+            layers.Dense(10, activation="softmax"),
+        ],
+        keras.optimizers.Adam, 1e-3, batch_size=128,
+    ),
+    "deep_bn": Arch(
+        "the notebooks' deep CNN: conv 32-64-128-256 with BatchNorm and ReLU, GlobalAveragePooling, SGD lr 0.1",
+        lambda: [
+            *conv_bn(32),
+            *conv_bn(64, strides=2),
+            *conv_bn(128, strides=2),
+            *conv_bn(256, strides=2),
+            layers.GlobalAveragePooling2D(),
+            layers.Dense(10, activation="softmax"),
+        ],
+        keras.optimizers.SGD, 0.1,
+    ),
+    "best": Arch(
+        "the shipped model: conv-BatchNorm-ReLU 32-64-128 with dropout, trained on augmented digits",
+        lambda: [
+            *conv_bn(32, padding="same"), layers.MaxPooling2D(),
+            *conv_bn(64, padding="same"), layers.MaxPooling2D(),
+            *conv_bn(128),
+            layers.Flatten(),
+            layers.Dropout(0.3),
+            layers.Dense(10, activation="softmax"),
+        ],
+        nesterov, 0.1, one_cycle=True, batch_size=128, augment=True, label_smoothing=0.1,
+    ),
+}
+
+
+def build_model(arch="default", learning_rate=None, seed=None):
+    """A new model of a registered architecture, compiled with its optimizer and loss.
+
+    train() and evaluate() take integer or one-hot labels for any of them.
+    """
+    if arch not in ARCHS:
+        raise ValueError(f"unknown architecture {arch!r}; choose one of: {', '.join(ARCHS)}")
+    if seed is not None:
+        keras.utils.set_random_seed(seed)  # the initial weights
+    spec = ARCHS[arch]
+    # the architecture's name is the model's, so a saved file says what it is
+    model = keras.Sequential([keras.Input((28, 28, 1)), *spec.layers()], name=arch)
+    model.compile(
+        optimizer=spec.optimizer(learning_rate or spec.learning_rate),
+        # Keras' sparse loss cannot smooth labels; the categorical one takes one-hot targets
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=spec.label_smoothing)
+        if spec.label_smoothing
+        else keras.losses.SparseCategoricalCrossentropy(),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def arch_of(model):
+    """The registry entry a model was built from, or None for a model from elsewhere."""
+    return ARCHS.get(model.name)

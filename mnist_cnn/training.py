@@ -1,0 +1,136 @@
+"""Training: each call goes on from where the model is; progress leaves only through Keras callbacks."""
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .data import as_images, as_labels
+from .models import arch_of
+
+VALIDATION_BATCH = 1024  # no gradients, so big batches
+
+
+def train(model, data, epochs=1, batch_size=None, validation_split=0.0, callbacks=(), seed=None, augment=None):
+    """Fit `model` on data=(x, y) for `epochs` more epochs and return the Keras History.
+
+    Calling it again continues the same model: optimizer state kept, epoch numbers go on. `batch_size` and
+    `augment` default to the architecture's recipe. The validation set is the last `validation_split` of the
+    data, as in Keras. The same seed gives the same run.
+    """
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
+    if not 0 <= validation_split < 1:
+        raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
+    if model.optimizer is None:
+        raise ValueError("the model is not compiled; compile it or use build_model()")
+    spec = arch_of(model)
+    batch_size = batch_size or (spec.batch_size if spec else 32)
+    augment = (spec.augment if spec else False) if augment is None else augment
+    if seed is not None:
+        keras.utils.set_random_seed(seed)  # shuffling, augmentation, dropout
+    x = as_images(data[0])
+    y = as_labels(data[1], len(x), one_hot=not loss_is_sparse(model))
+    split = math.floor(len(x) * (1 - validation_split))
+    if split < 1:
+        raise ValueError("no training images left after the validation split")
+    train_batches = _batches(x[:split], y[:split], batch_size, shuffle=True, seed=seed, augment=augment)
+    val_batches = _batches(x[split:], y[split:], VALIDATION_BATCH) if split < len(x) else None
+    schedule = [OneCycle(epochs * math.ceil(split / batch_size))] if spec and spec.one_cycle else []
+    done = epochs_trained(model)
+    history = model.fit(
+        train_batches,
+        validation_data=val_batches,
+        initial_epoch=done,
+        epochs=done + epochs,
+        callbacks=[*schedule, *callbacks],
+        verbose=0,
+    )
+    for i, epoch in enumerate(history.epoch):
+        record = {key: float(values[i]) for key, values in history.history.items()}
+        training_log(model).append({"epoch": epoch + 1, **record})
+    return history
+
+
+def training_log(model):
+    """One record {"epoch": n, metric: value, ...} for every epoch this model has trained; saved in its file."""
+    return model.__dict__.setdefault("mnist_history", [])  # outside Keras' attribute tracking
+
+
+def epochs_trained(model):
+    return len(training_log(model))
+
+
+def loss_is_sparse(model):
+    """Whether the model's loss takes integer labels (else one-hot)."""
+    loss = model.loss
+    return (getattr(loss, "name", None) or str(loss)).startswith("sparse")
+
+
+def _batches(x, y, batch_size, shuffle=False, seed=None, augment=False):
+    """A tf.data pipeline over in-memory arrays; uint8 images stay uint8 until their batch is cut."""
+    images, labels = tf.constant(x), tf.constant(y)
+    scale = 1 / 255 if x.dtype == np.uint8 else 1.0
+
+    def load(index):
+        batch = tf.cast(tf.gather(images, index), tf.float32) * scale
+        return (augment_batch(batch) if augment else batch), tf.gather(labels, index)
+
+    ds = tf.data.Dataset.range(len(x))
+    if shuffle:
+        ds = ds.shuffle(len(x), seed=seed)  # a new order each epoch
+    # sequential map: the augmentation's random numbers come in a fixed order, so a seed repeats a run
+    return ds.batch(batch_size).map(load).prefetch(tf.data.AUTOTUNE)
+
+
+def augment_batch(images, max_shift=3.0, max_degrees=12.0, max_zoom=0.15):
+    """Random shift, rotation, scale and stroke thickness for each image of a (N,28,28,1) float batch."""
+    n = tf.shape(images)[0]
+
+    def uniform(low, high):
+        return tf.random.uniform([n], low, high)
+
+    # thicker or thinner strokes: blend towards a 3x3 dilation or erosion
+    t = uniform(-0.6, 1.0)[:, None, None, None]
+    dilated = tf.nn.max_pool2d(images, 3, 1, "SAME")
+    eroded = -tf.nn.max_pool2d(-images, 3, 1, "SAME")
+    images = images + tf.maximum(t, 0) * (dilated - images) + tf.maximum(-t, 0) * (eroded - images)
+    # one affine map per image, output pixel -> input pixel, about the centre
+    angle = uniform(-max_degrees, max_degrees) * (math.pi / 180)
+    inv_zoom = 1 / uniform(1 - max_zoom, 1 + max_zoom)
+    tx, ty = uniform(-max_shift, max_shift), uniform(-max_shift, max_shift)
+    cos, sin, c = tf.cos(angle) * inv_zoom, tf.sin(angle) * inv_zoom, 13.5
+    transform = tf.stack(
+        [cos, sin, c - cos * (c + tx) - sin * (c + ty), -sin, cos, c + sin * (c + tx) - cos * (c + ty),
+         tf.zeros([n]), tf.zeros([n])],
+        axis=1,
+    )
+    return keras.ops.image.affine_transform(images, transform, interpolation="bilinear")
+
+
+class OneCycle(keras.callbacks.Callback):
+    """Warm the learning rate up to the optimizer's own over the first 20% of the steps, then cosine it to ~0.
+
+    The optimizer's rate is the peak, and it is put back when training ends, so the next call and the saved
+    file see the same peak.
+    """
+
+    def __init__(self, steps, warmup=0.2):
+        super().__init__()
+        self.steps, self.warmup = steps, warmup
+
+    def on_train_begin(self, logs=None):
+        self.peak = float(self.model.optimizer.learning_rate)
+        self.start = int(self.model.optimizer.iterations)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        t = min((int(self.model.optimizer.iterations) - self.start) / self.steps, 1.0)
+        if t < self.warmup:
+            rate = self.peak * (0.04 + 0.96 * t / self.warmup)
+        else:
+            rate = self.peak * 0.5 * (1 + math.cos(math.pi * (t - self.warmup) / (1 - self.warmup)))
+        self.model.optimizer.learning_rate = rate
+
+    def on_train_end(self, logs=None):
+        self.model.optimizer.learning_rate = self.peak
