@@ -53,7 +53,7 @@ def _load(path, name):
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelFileError(f"{name} could not be loaded as a Keras model: {reason}") from None
     _check(model, name)
-    if model.optimizer is None:  # saved without training configuration: make it trainable
+    if getattr(model, "optimizer", None) is None:  # saved without training configuration: make it trainable
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     training_log(model).extend(history)
     return model

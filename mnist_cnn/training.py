@@ -23,7 +23,7 @@ def train(model, data, epochs=1, batch_size=None, validation_split=0.0, callback
         raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
     if not 0 <= validation_split < 1:
         raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
-    if model.optimizer is None:
+    if getattr(model, "optimizer", None) is None:
         raise ValueError("the model is not compiled; compile it or use build_model()")
     spec = arch_of(model)
     batch_size = batch_size or (spec.batch_size if spec else 32)
@@ -45,6 +45,7 @@ def train(model, data, epochs=1, batch_size=None, validation_split=0.0, callback
         initial_epoch=done,
         epochs=done + epochs,
         callbacks=[*schedule, *callbacks],
+        shuffle=False,  # the pipeline shuffles
         verbose=0,
     )
     for i, epoch in enumerate(history.epoch):

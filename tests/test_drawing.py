@@ -1,0 +1,431 @@
+"""Drawings and image files to MNIST-style 28x28 digits: geometry, input kinds, blanks, files and fidelity."""
+
+import io
+import struct
+import time
+import zipfile
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+import mnist_cnn
+from mnist_cnn.drawing import BOX, CENTRE, MAX_PIXELS, SIZE, canvas_stages, canvas_to_mnist, read_image
+
+INK = (255, 255, 255, 255)  # the browser canvas: white strokes...
+PAPER = (0, 0, 0, 255)  # ...on opaque black
+ERASER = PAPER
+FIDELITY_DIGITS = 300
+
+# hand-drawn strokes in unit coordinates (x right, y down), fitted into a box when drawn
+_RING = [(0.5 + 0.5 * np.cos(t), 0.5 + 0.5 * np.sin(t)) for t in np.linspace(0, 2 * np.pi, 48)]
+STROKES = {
+    "0": [_RING],
+    "1": [[(0.5, 0.0), (0.5, 1.0)]],
+    "2": [[(0.0, 0.25), (0.25, 0.0), (0.75, 0.0), (1.0, 0.25), (0.0, 1.0), (1.0, 1.0)]],
+    "4": [[(0.7, 1.0), (0.7, 0.0), (0.0, 0.65), (1.0, 0.65)]],
+    "7": [[(0.0, 0.0), (1.0, 0.0), (0.35, 1.0)]],
+}
+
+
+def canvas(height=280, width=280):
+    page = np.empty((height, width, 4), np.uint8)
+    page[:] = PAPER
+    return page
+
+
+def draw_digit(digit, box, thickness, page=None, colour=INK):
+    """The digit's strokes fitted into box = (left, top, right, bottom) on an RGBA canvas."""
+    page = canvas() if page is None else page
+    left, top, right, bottom = box
+    for stroke in STROKES[digit]:
+        points = np.array([(left + u * (right - left), top + v * (bottom - top)) for u, v in stroke])
+        cv2.polylines(page, [points.round().astype(np.int32)], False, colour, thickness)
+    return page
+
+
+def pasted(patch, height=280, width=280, at=(0, 0)):
+    """A drawing copied onto a fresh canvas with its top-left corner at (row, column)."""
+    page = canvas(height, width)
+    row, col = at
+    page[row : row + patch.shape[0], col : col + patch.shape[1]] = patch
+    return page
+
+
+def grey(page):
+    return page[..., 0].copy()
+
+
+def rgba(ink):
+    """An opaque RGBA canvas from a grey image."""
+    return np.dstack([ink] * 3 + [np.full_like(ink, 255)])
+
+
+def on_noisy_paper(ink, rng):
+    """A photo of the drawing: dark ink (~40) on light grey paper (~200) with sensor noise (sigma 8)."""
+    return np.clip(200 - 160 * (ink / 255) + rng.normal(0, 8, ink.shape), 0, 255).astype(np.uint8)
+
+
+def ink_extent(image):
+    """(height, width) of the bounding box of every pixel with any ink."""
+    rows, cols = np.nonzero(image > 0)
+    return rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+
+
+def centre_of_mass(image):
+    m = cv2.moments(image)
+    return m["m10"] / m["m00"], m["m01"] / m["m00"]
+
+
+def assert_mnist_like(digit):
+    """The MNIST contract: float32 28x28 in [0, 1], longest ink side 20 px, centre of mass at the centre."""
+    assert digit is not None
+    assert digit.dtype == np.float32 and digit.shape == (SIZE, SIZE)
+    assert digit.min() >= 0 and digit.max() <= 1, (digit.min(), digit.max())
+    assert max(ink_extent(digit)) in (BOX - 1, BOX)
+    x, y = centre_of_mass(digit)
+    assert abs(x - CENTRE) <= 0.5 and abs(y - CENTRE) <= 0.5, (x, y)
+
+
+DRAWINGS = {
+    "off-centre": lambda: draw_digit("7", (5, 5, 60, 80), 6),
+    "tiny": lambda: draw_digit("4", (135, 135, 142, 144), 1),
+    "huge": lambda: draw_digit("2", (0, 0, 279, 279), 14),
+    "thin": lambda: draw_digit("7", (60, 30, 220, 250), 1),
+    "thick": lambda: draw_digit("4", (60, 40, 220, 240), 36),
+    "every border": lambda: draw_digit("0", (0, 0, 279, 279), 10),
+}
+
+
+@pytest.mark.parametrize("name", DRAWINGS)
+def test_output_is_a_float32_28x28_in_unit_range_with_a_20px_box(name):
+    digit = canvas_to_mnist(DRAWINGS[name]())
+    assert digit is not None
+    assert digit.dtype == np.float32 and digit.shape == (SIZE, SIZE)
+    assert digit.min() >= 0 and digit.max() <= 1, (digit.min(), digit.max())
+    assert max(ink_extent(digit)) in (BOX - 1, BOX)
+
+
+@pytest.mark.parametrize("name", DRAWINGS)
+def test_centre_of_mass_is_at_the_centre(name):
+    x, y = centre_of_mass(canvas_to_mnist(DRAWINGS[name]()))
+    assert abs(x - CENTRE) <= 0.5 and abs(y - CENTRE) <= 0.5, (x, y)
+
+
+def test_the_same_drawing_anywhere_gives_the_same_digit():
+    patch = draw_digit("4", (10, 10, 90, 110), 9, page=canvas(120, 100))
+    top_left = canvas_to_mnist(pasted(patch, at=(0, 0)))
+    bottom_right = canvas_to_mnist(pasted(patch, at=(160, 180)))
+    np.testing.assert_allclose(top_left, bottom_right, atol=1e-6)
+    assert top_left.max() > 0.5
+
+
+@pytest.mark.parametrize("kind", ["grey", "RGB", "RGBA"])
+def test_dark_ink_on_light_paper_gives_the_same_digit(kind):
+    light = grey(draw_digit("2", (50, 40, 230, 240), 12))
+    dark = 255 - light
+    as_kind = {
+        "grey": dark,
+        "RGB": np.dstack([dark] * 3),
+        "RGBA": rgba(dark),
+    }[kind]
+    np.testing.assert_allclose(canvas_to_mnist(as_kind), canvas_to_mnist(light), atol=1e-5)
+
+
+def _input_kinds():
+    patch = draw_digit("7", (10, 10, 90, 110), 8, page=canvas(120, 100))
+    page = pasted(patch, at=(70, 90))
+    ink = grey(page)
+    transparent = np.zeros_like(page)
+    transparent[..., 3] = ink  # black RGB everywhere: the digit lives only in alpha
+    white_on_transparent = np.zeros_like(page)
+    white_on_transparent[ink > 0] = INK
+    white_on_transparent[..., 3] = ink
+    return {
+        "grey (H,W)": ink,
+        "grey (H,W,1)": ink[..., None],
+        "RGB": np.ascontiguousarray(page[..., :3]),
+        "RGBA opaque": page,
+        "RGBA digit only in alpha": transparent,
+        "RGBA white on transparent": white_on_transparent,
+        "grey 120x300": grey(pasted(patch, 120, 300, at=(0, 150))),
+        "RGBA 300x120": pasted(patch, 300, 120, at=(160, 10)),
+    }, canvas_to_mnist(ink)
+
+
+@pytest.mark.parametrize("kind", list(_input_kinds()[0]))
+def test_every_input_kind_gives_the_digit(kind):
+    images, expected = _input_kinds()
+    digit = canvas_to_mnist(images[kind])
+    assert_mnist_like(digit)
+    np.testing.assert_allclose(digit, expected, atol=1e-5)
+
+
+def test_a_blank_canvas_is_no_digit():
+    assert canvas_to_mnist(canvas()) is None
+    assert canvas_stages(canvas()) is None
+
+
+def test_an_erased_stroke_is_no_digit():
+    page = draw_digit("7", (40, 40, 240, 240), 20, colour=ERASER)
+    assert canvas_to_mnist(page) is None
+    assert canvas_stages(page) is None
+
+
+@pytest.mark.parametrize(
+    "fill", [(255, 255, 255, 255), (128, 128, 128, 255), (0, 0, 0, 0), (255, 255, 255, 0), (90, 90, 90, 128)]
+)
+def test_a_uniformly_filled_page_is_no_digit(fill):
+    page = np.empty((280, 280, 4), np.uint8)
+    page[:] = fill
+    assert canvas_to_mnist(page) is None
+    assert canvas_to_mnist(grey(page)) is None
+
+
+def test_a_faint_smudge_is_no_digit():
+    page = draw_digit("7", (40, 40, 240, 240), 20, colour=(12, 12, 12, 255))  # JPEG-artefact faint
+    assert canvas_to_mnist(page) is None
+
+
+@pytest.mark.parametrize("level", [64, 128, 200])
+def test_a_faint_drawing_is_as_strong_as_a_bold_one(level):
+    bold = canvas_to_mnist(draw_digit("2", (50, 40, 230, 240), 12))
+    faint = canvas_to_mnist(draw_digit("2", (50, 40, 230, 240), 12, colour=(level, level, level, 255)))
+    np.testing.assert_allclose(faint, bold, atol=1e-5)
+
+
+def test_a_single_small_dot_is_a_centred_digit():
+    page = canvas()
+    cv2.circle(page, (230, 40), 2, INK, -1)
+    assert_mnist_like(canvas_to_mnist(page))
+
+
+@pytest.mark.parametrize("name", DRAWINGS)
+def test_stages_crop_box_and_centre(name):
+    stages = canvas_stages(DRAWINGS[name]())
+    crop_h, crop_w = stages.crop.shape
+    assert stages.box.shape == (round(crop_h * BOX / max(crop_h, crop_w)), round(crop_w * BOX / max(crop_h, crop_w)))
+    assert max(stages.box.shape) == BOX
+    assert stages.centred.shape == (SIZE, SIZE)
+    for image in (stages.crop, stages.box, stages.centred):
+        assert image.dtype == np.float32
+        assert image.min() >= 0 and image.max() <= 1, (image.min(), image.max())
+    np.testing.assert_array_equal(stages.centred, canvas_to_mnist(DRAWINGS[name]()))
+    assert stages.box.sum() == pytest.approx(stages.centred.sum(), rel=1e-5)  # centring moves ink, loses none
+
+
+def test_crop_is_the_inks_bounding_box():
+    page = draw_digit("7", (37, 52, 201, 233), 1)
+    assert canvas_stages(page).crop.shape == (233 - 52 + 1, 201 - 37 + 1)
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.zeros((28, 28), np.float64),
+        np.zeros((28, 28, 3), np.float32),
+        np.zeros((28, 28), np.int64),
+        np.zeros((28, 28, 2), np.uint8),
+        np.zeros((28, 28, 5), np.uint8),
+        np.zeros(784, np.uint8),
+        np.zeros((2, 28, 28, 3), np.uint8),
+    ],
+    ids=["float64", "float32 RGB", "int64", "(H,W,2)", "(H,W,5)", "1-D", "4-D"],
+)
+def test_bad_arrays_raise_value_error(image):
+    with pytest.raises(ValueError):
+        canvas_to_mnist(image)
+    with pytest.raises(ValueError):
+        canvas_stages(image)
+
+
+def test_a_tall_thin_one_keeps_its_aspect_ratio():
+    page = draw_digit("1", (140, 20, 140, 260), 12)
+    stages = canvas_stages(page)
+    assert stages.box.shape[0] == BOX and stages.box.shape[1] <= 3
+    height, width = ink_extent(stages.centred)
+    assert height in (BOX - 1, BOX) and width <= 4
+
+
+def test_a_dark_digit_on_noisy_paper_is_centred_like_a_clean_one(rng):
+    strokes = grey(draw_digit("4", (40, 30, 230, 250), 14))
+    digit = canvas_to_mnist(np.dstack([on_noisy_paper(strokes, rng)] * 3))
+    assert_mnist_like(digit)
+    clean = canvas_to_mnist(strokes)
+    assert digit.max() > 0.5  # noise dims the strokes a little (they are scaled by the brightest pixel)...
+    assert np.abs(digit / digit.max() - clean).max() < 0.05  # ...but they keep their shape and place
+
+
+# MNIST digits enlarged 10x onto a canvas, as drawn: the pipeline must give back digits the model knows
+def _enlarged(digit):
+    return cv2.resize(digit, (280, 280), interpolation=cv2.INTER_LINEAR)
+
+
+RENDERINGS = {
+    "enlarged": lambda digit, rng: rgba(_enlarged(digit)),
+    "enlarged off-centre": lambda digit, rng: pasted(rgba(_enlarged(digit)), 400, 360, at=(110, 15)),
+    "dark on noisy paper": lambda digit, rng: on_noisy_paper(_enlarged(digit), rng),
+}
+
+
+@pytest.mark.parametrize("rendering", RENDERINGS)
+def test_enlarged_mnist_digits_come_back_recognisable(rendering, shipped, mnist, rng):
+    _, (x_test, y_test) = mnist
+    digits = [canvas_to_mnist(RENDERINGS[rendering](d, rng)) for d in x_test[:FIDELITY_DIGITS]]
+    assert all(d is not None for d in digits)
+    predicted = mnist_cnn.predict_proba(shipped, np.stack(digits)).argmax(axis=1)
+    assert (predicted == y_test[:FIDELITY_DIGITS]).mean() >= 0.97
+
+
+# image files
+@pytest.fixture
+def digit_image():
+    """A light-on-dark grey digit, not square, so a rotation would show."""
+    return grey(draw_digit("7", (10, 10, 70, 100), 7, page=canvas(110, 80)))
+
+
+def _save(image, path, **options):
+    image.save(path, **options)
+    return path
+
+
+def _cmyk_jpeg(ink, path):
+    return _save(Image.fromarray(255 - ink).convert("CMYK"), path, format="JPEG", quality=95)
+
+
+def _animated_gif(ink, path):
+    other = grey(draw_digit("1", (40, 10, 40, 100), 7, page=canvas(110, 80)))
+    frames = [Image.fromarray(ink), Image.fromarray(other)]
+    return _save(frames[0], path, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+
+
+def _white_on_transparent(ink):
+    rgba = np.zeros((*ink.shape, 4), np.uint8)
+    rgba[..., :3] = 255
+    rgba[..., 3] = ink
+    return Image.fromarray(rgba)
+
+
+# name: (writer, expected ndim, whether the format is lossless)
+FILES = {
+    "grey.png": (lambda ink, p: _save(Image.fromarray(ink), p), 2, True),
+    "rgb.png": (lambda ink, p: _save(Image.fromarray(np.dstack([ink] * 3)), p), 3, True),
+    "photo.jpg": (lambda ink, p: _save(Image.fromarray(np.dstack([ink] * 3)), p, quality=95), 3, False),
+    "rgba.png": (lambda ink, p: _save(_white_on_transparent(ink), p), 3, True),
+    "grey16.png": (lambda ink, p: _save(Image.fromarray(ink.astype(np.uint16) * 257), p), 2, True),
+    "cmyk.jpg": (_cmyk_jpeg, 3, False),
+    "animated.gif": (_animated_gif, 3, True),
+}
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_read_image_decodes_the_digit(name, digit_image, tmp_path):
+    write, ndim, lossless = FILES[name]
+    path = write(digit_image, tmp_path / name)
+    image = read_image(path)
+    assert image.dtype == np.uint8
+    assert image.ndim == ndim and image.shape[:2] == digit_image.shape
+    digit = canvas_to_mnist(image)
+    assert_mnist_like(digit)
+    np.testing.assert_allclose(digit, canvas_to_mnist(digit_image), atol=1e-5 if lossless else 0.1)
+
+
+def test_read_image_keeps_a_16bit_digit_visible(digit_image, tmp_path):
+    path = _save(Image.fromarray(digit_image.astype(np.uint16) * 257), tmp_path / "deep.png")
+    assert Image.open(path).mode.startswith("I")
+    np.testing.assert_array_equal(read_image(path), digit_image)
+
+
+def test_read_image_takes_the_first_frame_of_a_gif(digit_image, tmp_path):
+    image = read_image(_animated_gif(digit_image, tmp_path / "animated.gif"))
+    np.testing.assert_array_equal(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), digit_image)
+
+
+def test_read_image_applies_exif_rotation(digit_image, tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to show
+    path = _save(Image.fromarray(digit_image), tmp_path / "phone.jpg", quality=95, exif=exif)
+    image = read_image(path)
+    assert image.shape == digit_image.shape[::-1]
+    assert np.abs(image.astype(int) - np.rot90(digit_image, -1)).mean() < 3
+
+
+@pytest.mark.parametrize("as_source", ["str", "bytes", "bytearray", "file"])
+def test_read_image_takes_paths_bytes_and_files(as_source, digit_image, tmp_path):
+    path = _save(Image.fromarray(digit_image), tmp_path / "digit.png")
+    if as_source == "file":
+        with open(path, "rb") as f:
+            image = read_image(f)
+    else:
+        sources = {"str": str(path), "bytes": path.read_bytes(), "bytearray": bytearray(path.read_bytes())}
+        image = read_image(sources[as_source])
+    np.testing.assert_array_equal(image, digit_image)
+
+
+def _png_bytes(image):
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def _zip_bytes():
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("digit.txt", "7")
+    return out.getvalue()
+
+
+def _bomb_png(width, height):
+    """A small PNG whose header claims width x height pixels, with the header's CRC made right."""
+    png = bytearray(_png_bytes(Image.new("L", (8, 8))))
+    assert png[12:16] == b"IHDR"  # after the 8-byte signature and the chunk's 4-byte length
+    png[16:24] = struct.pack(">II", width, height)
+    png[29:33] = struct.pack(">I", zlib.crc32(bytes(png[12:29])))
+    return bytes(png)
+
+
+def _truncated_png():
+    png = _png_bytes(Image.fromarray(np.eye(64, dtype=np.uint8) * 255))
+    return png[: len(png) // 2]
+
+
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28"><path d="M4 4h20L10 24" stroke="#000"/></svg>'
+NOT_IMAGES = {
+    "notes.txt": lambda: b"a seven, drawn in words\n",
+    "digits.zip": _zip_bytes,
+    "truncated.png": _truncated_png,
+    "digit.svg": lambda: SVG,
+}
+
+
+@pytest.mark.parametrize("name", NOT_IMAGES)
+def test_read_image_refuses_what_is_not_an_image(name, tmp_path):
+    path = tmp_path / name
+    path.write_bytes(NOT_IMAGES[name]())
+    with pytest.raises(mnist_cnn.ImageError) as error:
+        read_image(path)
+    message = str(error.value)
+    assert str(path) in message and "\n" not in message
+    with pytest.raises(mnist_cnn.ImageError):
+        read_image(path.read_bytes())
+
+
+def test_read_image_names_a_missing_file(tmp_path):
+    path = tmp_path / "nowhere" / "seven.png"
+    with pytest.raises(mnist_cnn.ImageError, match="not found") as error:
+        read_image(path)
+    assert str(path) in str(error.value)
+
+
+@pytest.mark.parametrize("side", [20_000, 8_000])
+def test_read_image_refuses_a_decompression_bomb_from_its_header(side, tmp_path):
+    assert side * side > MAX_PIXELS
+    path = tmp_path / "bomb.png"
+    path.write_bytes(_bomb_png(side, side))
+    start = time.perf_counter()
+    with pytest.raises(mnist_cnn.ImageError, match="pixels") as error:
+        read_image(path)
+    assert time.perf_counter() - start < 1.0
+    assert str(path) in str(error.value)
