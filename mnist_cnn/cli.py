@@ -11,7 +11,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not for the terminal
 
-from .errors import MnistCnnError  # noqa: E402
+from .errors import MnistCnnError
 
 
 def main(argv=None):

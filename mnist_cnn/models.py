@@ -1,7 +1,7 @@
 """The architectures: literal layer lists, each compiled with the optimizer it was designed with."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import keras
 from keras import layers
@@ -10,7 +10,11 @@ from keras import layers
 def conv_bn(filters, kernel=3, **kwargs):
     """Conv2D without bias (BatchNorm brings its own), BatchNorm, ReLU."""
     # momentum 0.9: the default 0.99 leaves the inference statistics behind in a one-epoch run
-    return [layers.Conv2D(filters, kernel, use_bias=False, **kwargs), layers.BatchNormalization(momentum=0.9), layers.ReLU()]
+    return [
+        layers.Conv2D(filters, kernel, use_bias=False, **kwargs),
+        layers.BatchNormalization(momentum=0.9),
+        layers.ReLU(),
+    ]
 
 
 def nesterov(learning_rate):

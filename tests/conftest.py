@@ -4,10 +4,10 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
-import mnist_cnn  # noqa: E402
+import mnist_cnn
 
 SUBSET = 3000  # training images for tests that train: enough to learn, quick on a CPU
 

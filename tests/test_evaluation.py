@@ -14,7 +14,8 @@ def test_metrics_agree_with_each_other_and_with_keras(trained, small):
     predicted = result.proba.argmax(axis=1)
     assert result.proba.shape == (len(x), 10) and np.allclose(result.proba.sum(axis=1), 1, atol=1e-5)
     assert result.accuracy == pytest.approx(np.mean(predicted == y))
-    assert result.confusion.sum() == len(x) and np.array_equal(result.confusion.sum(axis=1), np.bincount(y, minlength=10))
+    assert result.confusion.sum() == len(x)
+    assert np.array_equal(result.confusion.sum(axis=1), np.bincount(y, minlength=10))
     assert np.trace(result.confusion) == np.sum(predicted == y)
     for digit in range(10):
         assert result.per_class[digit] == pytest.approx(np.mean(predicted[y == digit] == digit))

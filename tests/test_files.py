@@ -1,0 +1,126 @@
+"""Model files: round trips, atomic saves, and refusing files that are broken, unsafe or not for MNIST."""
+
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+
+from mnist_cnn import ModelFileError, build_model, load_model, model_bytes, predict_proba, save_model, train
+from mnist_cnn.files import DEFAULT_MODEL
+from mnist_cnn.training import training_log
+
+
+def small_model(input_shape=(28, 28, 1), outputs=10, activation="softmax", compile=True):
+    layers = [keras.Input(input_shape), keras.layers.Flatten(), keras.layers.Dense(outputs, activation)]
+    model = keras.Sequential(layers)
+    if compile:
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return model
+
+
+def test_round_trip_keeps_weights_optimizer_and_history(trained, small, tmp_path):
+    path = tmp_path / "model.keras"
+    save_model(trained, path)
+    loaded = load_model(path)
+    x = small[1][0][:100]
+    assert np.array_equal(predict_proba(loaded, x), predict_proba(trained, x))
+    assert loaded.name == "default" and training_log(loaded) == training_log(trained)
+    assert int(loaded.optimizer.iterations) == int(trained.optimizer.iterations)
+    history = train(loaded, small[0], seed=0)  # and it trains on from there
+    assert history.epoch == [len(training_log(trained))]
+
+
+def test_bytes_round_trip(trained, small):
+    loaded = load_model(model_bytes(trained))
+    assert np.array_equal(predict_proba(loaded, small[1][0][:10]), predict_proba(trained, small[1][0][:10]))
+
+
+def test_no_path_loads_the_shipped_model():
+    assert DEFAULT_MODEL.is_file() and DEFAULT_MODEL.stat().st_size < 5 * 2**20
+    model = load_model()
+    assert model.input_shape == (None, 28, 28, 1) and training_log(model)
+
+
+def test_interrupted_save_keeps_the_old_file(trained, tmp_path, monkeypatch):
+    path = tmp_path / "model.keras"
+    save_model(trained, path)
+    before = path.read_bytes()
+
+    def crash(model, filepath, **kwargs):
+        with open(filepath, "wb") as f:
+            f.write(b"half a zip")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(keras.saving, "save_model", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_model(build_model("basic"), path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]  # no temporary left behind
+
+
+def test_save_wants_a_keras_suffix(trained, tmp_path):
+    with pytest.raises(ValueError, match=".keras"):
+        save_model(trained, tmp_path / "model.h5")
+
+
+def test_uncompiled_file_loads_ready_to_train(tmp_path, small):
+    path = tmp_path / "bare.keras"
+    keras.saving.save_model(small_model(compile=False), path)
+    model = load_model(path)
+    train(model, (small[0][0][:256], small[0][1][:256]))
+    assert int(model.optimizer.iterations) > 0
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ModelFileError, match="not found: .*gone.keras"):
+        load_model(tmp_path / "gone.keras")
+
+
+def test_not_a_zip(tmp_path):
+    path = tmp_path / "text.keras"
+    path.write_text("hello")
+    with pytest.raises(ModelFileError, match="not a zip archive"):
+        load_model(path)
+
+
+def test_truncated_file(trained, tmp_path):
+    data = model_bytes(trained)
+    with pytest.raises(ModelFileError, match="uploaded file"):
+        load_model(data[: len(data) // 2])
+
+
+def test_zip_without_a_model(tmp_path):
+    path = tmp_path / "other.keras"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("readme.txt", "not a model")
+    with pytest.raises(ModelFileError, match="no config.json"):
+        load_model(path)
+
+
+def test_lambda_layer_is_refused_and_never_runs(tmp_path):
+    marker = tmp_path / "ran.txt"
+    code = f"lambda x: (open({str(marker)!r}, 'w').close(), x)[1]"
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Lambda(eval(code)), keras.layers.Flatten(),
+                              keras.layers.Dense(10, "softmax")])
+    path = tmp_path / "lambda.keras"
+    keras.saving.save_model(model, path)
+    marker.unlink(missing_ok=True)  # saving traced the layer once
+    with pytest.raises(ModelFileError, match="could not be loaded.*(safe|[Ll]ambda)"):
+        load_model(path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "model, message",
+    [
+        (small_model(input_shape=(32, 32, 3)), r"\(28, 28, 1\) image input, it takes \[\(32, 32, 3\)\]"),
+        (small_model(outputs=5), "10 digit probabilities"),
+        (small_model(activation=None), "softmax"),
+    ],
+)
+def test_models_that_do_not_fit_mnist_are_refused(tmp_path, model, message):
+    path = tmp_path / "odd.keras"
+    keras.saving.save_model(model, path)
+    with pytest.raises(ModelFileError, match=message):
+        load_model(path)
