@@ -46,6 +46,8 @@ def _load(path, name):
             if sum(info.file_size for info in members.values()) > MAX_UNPACKED:
                 raise ModelFileError(f"{name} unpacks to more than {MAX_UNPACKED // 2**20} MB")
             history = json.loads(zf.read(HISTORY_MEMBER)) if HISTORY_MEMBER in members else []
+            if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+                raise ModelFileError(f"{name} has a malformed training history ({HISTORY_MEMBER})")
         model = keras.saving.load_model(path, safe_mode=True)
     except ModelFileError:
         raise
@@ -81,6 +83,7 @@ def save_model(model, path):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".keras", prefix=f".{path.stem}-", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o644)  # mkstemp's 0600 would make the saved model private
     try:
         keras.saving.save_model(model, tmp)
         with zipfile.ZipFile(tmp, "a") as zf:

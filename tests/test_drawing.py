@@ -258,6 +258,14 @@ def test_a_dark_digit_on_noisy_paper_is_centred_like_a_clean_one(rng):
     assert np.abs(digit / digit.max() - clean).max() < 0.05  # ...but they keep their shape and place
 
 
+@pytest.mark.parametrize("digit", STROKES)
+def test_a_photographed_drawing_is_read_as_its_digit(digit, shipped, rng):
+    photo = on_noisy_paper(grey(draw_digit(digit, (60, 30, 220, 250), 14)), rng)
+    image = canvas_to_mnist(photo)
+    assert_mnist_like(image)
+    assert mnist_cnn.predict_proba(shipped, image[None]).argmax() == int(digit)
+
+
 # MNIST digits enlarged 10x onto a canvas, as drawn: the pipeline must give back digits the model knows
 def _enlarged(digit):
     return cv2.resize(digit, (280, 280), interpolation=cv2.INTER_LINEAR)
