@@ -45,7 +45,7 @@ def canvas_stages(image):
     scale = BOX / max(w, h)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     # area interpolation anti-aliases when shrinking; linear is the smooth choice when enlarging
-    box = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    box = np.clip(cv2.resize(crop, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR), 0, 1)
     field = np.zeros((SIZE, SIZE), np.float32)
     top, left = (SIZE - size[1]) // 2, (SIZE - size[0]) // 2
     field[top : top + size[1], left : left + size[0]] = box
@@ -92,10 +92,11 @@ def read_image(source):
     name = str(source) if isinstance(source, (str, Path)) else "the image"
     if isinstance(source, (bytes, bytearray)):
         source = io.BytesIO(source)
+    too_large = f"{name} is too large: at most {MAX_PIXELS:,} pixels"
     try:
         with Image.open(source) as im:
             if im.width * im.height > MAX_PIXELS:
-                raise ImageError(f"{name} is too large: {im.width}x{im.height} pixels (at most {MAX_PIXELS:,})")
+                raise ImageError(f"{too_large}, it has {im.width}x{im.height}")
             im = ImageOps.exif_transpose(im)  # photos from phones carry their rotation in EXIF
             if im.mode.startswith("I"):  # 16/32-bit grey: keep the top 8 bits of a 16-bit range
                 return (np.asarray(im, dtype=np.float64) / 257).clip(0, 255).astype(np.uint8)
@@ -104,7 +105,9 @@ def read_image(source):
             return np.asarray(im.convert("L" if im.mode in ("L", "1", "F") else "RGB"))
     except FileNotFoundError:
         raise ImageError(f"image not found: {name}") from None
-    except (UnidentifiedImageError, Image.DecompressionBombError) as e:
-        raise ImageError(f"{name} is not an image this app can read ({e})") from None
+    except Image.DecompressionBombError:  # Pillow's own limit, met before ours for the largest headers
+        raise ImageError(too_large) from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{name} is not an image this app can read (PNG, JPEG, GIF, BMP, TIFF, WebP)") from None
     except (OSError, SyntaxError, ValueError) as e:  # truncated or malformed data
         raise ImageError(f"{name} could not be decoded ({e})") from None
