@@ -43,7 +43,7 @@ ARCHS = {
             layers.Flatten(),
             layers.Dense(10, activation="softmax"),
         ],
-        nesterov, 0.3, one_cycle=True, batch_size=128, label_smoothing=0.1,
+        nesterov, 0.4, one_cycle=True, batch_size=128, label_smoothing=0.1,
     ),
     "basic": Arch(
         "the notebooks' first CNN: Conv32-MaxPool-Conv64-MaxPool-Flatten-Dense64-Dense10, Adam",
