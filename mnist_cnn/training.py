@@ -72,10 +72,10 @@ def loss_is_sparse(model):
 def _batches(x, y, batch_size, shuffle=False, seed=None, augment=False):
     """A tf.data pipeline over in-memory arrays; uint8 images stay uint8 until their batch is cut."""
     images, labels = tf.constant(x), tf.constant(y)
-    scale = 1 / 255 if x.dtype == np.uint8 else 1.0
+    scale = 255.0 if x.dtype == np.uint8 else 1.0  # a division, exactly as as_input() scales
 
     def load(index):
-        batch = tf.cast(tf.gather(images, index), tf.float32) * scale
+        batch = tf.cast(tf.gather(images, index), tf.float32) / scale
         return (augment_batch(batch) if augment else batch), tf.gather(labels, index)
 
     ds = tf.data.Dataset.range(len(x))
