@@ -25,6 +25,8 @@ def train(model, data, epochs=1, batch_size=None, validation_split=0.0, callback
         raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
     if getattr(model, "optimizer", None) is None:
         raise ValueError("the model is not compiled; compile it or use build_model()")
+    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
     spec = arch_of(model)
     batch_size = batch_size or (spec.batch_size if spec else 32)
     augment = (spec.augment if spec else False) if augment is None else augment

@@ -117,7 +117,12 @@ def test_stop_from_a_callback_leaves_a_usable_model(small):
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"epochs": 0}, "epochs"), ({"validation_split": 1.0}, "validation_split"), ({"epochs": 1.5}, "epochs")],
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"epochs": 1.5}, "epochs"),
+        ({"validation_split": 1.0}, "validation_split"),
+        ({"batch_size": 0}, "batch_size"),
+    ],
 )
 def test_bad_arguments_are_refused(small, kwargs, message):
     with pytest.raises(ValueError, match=message):
