@@ -138,25 +138,15 @@ def archs(args):
 
 
 def _progress_callback():
-    import keras
+    from .training import Progress
 
-    class Progress(keras.callbacks.Callback):
+    def show(progress):
         """One status line per epoch, redrawn as batches finish."""
+        if progress.epoch_logs is None:
+            line = f"batch {progress.batch}/{progress.steps}  loss {progress.curve['loss'][-1]:.4f}"
+            print(f"\repoch {progress.epoch + 1}  {line}", end="", file=sys.stderr, flush=True)
+        else:
+            metrics = "  ".join(f"{k} {v:.4f}" for k, v in progress.epoch_logs.items())
+            print(f"\repoch {progress.epoch + 1}  {progress.elapsed:.1f} s  {metrics}", file=sys.stderr, flush=True)
 
-        def on_epoch_begin(self, epoch, logs=None):
-            self.epoch, self.start = epoch + 1, time.perf_counter()
-
-        def on_train_batch_end(self, batch, logs=None):
-            if batch % 20 == 0:
-                print(f"\repoch {self.epoch}  batch {batch + 1}/{self.params['steps']}  " + _metrics(logs),
-                      end="", file=sys.stderr, flush=True)
-
-        def on_epoch_end(self, epoch, logs=None):
-            print(f"\repoch {self.epoch}  {time.perf_counter() - self.start:.1f} s  " + _metrics(logs),
-                  file=sys.stderr, flush=True)
-
-    return Progress()
-
-
-def _metrics(logs):
-    return "  ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items())
+    return Progress(show, every=0.5)

@@ -60,15 +60,3 @@ def evaluate(model, x, y):
         proba=proba,
     )
 
-
-class TestMetrics(keras.callbacks.Callback):
-    """Adds test_loss and test_accuracy to each epoch's logs, so the history carries them."""
-
-    def __init__(self, x, y):
-        super().__init__()
-        self.x, self.y = x, y
-
-    def on_epoch_end(self, epoch, logs=None):
-        result = evaluate(self.model, self.x, self.y)
-        if logs is not None:
-            logs.update(test_loss=result.loss, test_accuracy=result.accuracy)

@@ -120,3 +120,10 @@ def build_model(arch="default", learning_rate=None, seed=None):
 def arch_of(model):
     """The registry entry a model was built from, or None for a model from elsewhere."""
     return ARCHS.get(model.name)
+
+
+def summary(model):
+    """model.summary() as text."""
+    lines = []
+    model.summary(print_fn=lambda line, line_break=True: lines.append(line))
+    return "\n".join(lines)

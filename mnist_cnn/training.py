@@ -1,23 +1,33 @@
 """Training: each call goes on from where the model is; progress leaves only through Keras callbacks."""
 
 import math
+import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from .data import as_images, as_labels
+from .evaluation import evaluate
 from .models import arch_of
 
 VALIDATION_BATCH = 1024  # no gradients, so big batches
 
 
-def train(model, data, epochs=1, batch_size=None, validation_split=0.0, callbacks=(), seed=None, augment=None):
+def train(
+    model, data, epochs=1, batch_size=None, validation_split=0.0, test_data=None, learning_rate=None,
+    callbacks=(), seed=None, augment=None,
+):
     """Fit `model` on data=(x, y) for `epochs` more epochs and return the Keras History.
 
     Calling it again continues the same model: optimizer state kept, epoch numbers go on. `batch_size` and
-    `augment` default to the architecture's recipe. The validation set is the last `validation_split` of the
-    data, as in Keras. The same seed gives the same run.
+    `augment` default to the architecture's recipe; `learning_rate` replaces the optimizer's (the one-cycle
+    peak). The validation set is the last `validation_split` of the data, as in Keras. `test_data=(x, y)` is
+    evaluated after each epoch (test_loss, test_accuracy). The same seed gives the same run.
+
+    Each epoch goes into training_log(model) as it ends. If training is interrupted (an exception from a
+    callback, say a page that reruns), the epoch under way is logged with "partial": the share of its batches
+    that ran, the learning rate is put back, and the exception goes on.
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
@@ -27,6 +37,8 @@ def train(model, data, epochs=1, batch_size=None, validation_split=0.0, callback
         raise ValueError("the model is not compiled; compile it or use build_model()")
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+    if learning_rate is not None and not learning_rate > 0:
+        raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
     spec = arch_of(model)
     batch_size = batch_size or (spec.batch_size if spec else 32)
     augment = (spec.augment if spec else False) if augment is None else augment
@@ -37,23 +49,29 @@ def train(model, data, epochs=1, batch_size=None, validation_split=0.0, callback
     split = math.floor(len(x) * (1 - validation_split))
     if split < 1:
         raise ValueError("no training images left after the validation split")
+    if learning_rate is not None:
+        model.optimizer.learning_rate = learning_rate
     train_batches = _batches(x[:split], y[:split], batch_size, shuffle=True, seed=seed, augment=augment)
     val_batches = _batches(x[split:], y[split:], VALIDATION_BATCH) if split < len(x) else None
     schedule = [OneCycle(epochs * math.ceil(split / batch_size))] if spec and spec.one_cycle else []
+    # before the caller's callbacks: they see test metrics, and an epoch is logged before they can interrupt
+    log = _Log(test_data)
     done = epochs_trained(model)
-    history = model.fit(
-        train_batches,
-        validation_data=val_batches,
-        initial_epoch=done,
-        epochs=done + epochs,
-        callbacks=[*schedule, *callbacks],
-        shuffle=False,  # the pipeline shuffles
-        verbose=0,
-    )
-    for i, epoch in enumerate(history.epoch):
-        record = {key: float(values[i]) for key, values in history.history.items()}
-        training_log(model).append({"epoch": epoch + 1, **record})
-    return history
+    try:
+        return model.fit(
+            train_batches,
+            validation_data=val_batches,
+            initial_epoch=done,
+            epochs=done + epochs,
+            callbacks=[*schedule, log, *callbacks],
+            shuffle=False,  # the pipeline shuffles
+            verbose=0,
+        )
+    except BaseException:
+        log.interrupted()
+        for callback in schedule:
+            callback.on_train_end()
+        raise
 
 
 def training_log(model):
@@ -63,6 +81,35 @@ def training_log(model):
 
 def epochs_trained(model):
     return len(training_log(model))
+
+
+class _Log(keras.callbacks.Callback):
+    """Appends each epoch's metrics to training_log(model) as it ends, test metrics included."""
+
+    def __init__(self, test_data=None):
+        super().__init__()
+        self.test_data, self.epoch, self.batches, self.logs = test_data, None, 0, {}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.batches, self.logs = epoch, 0, {}
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches, self.logs = batch + 1, logs or {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.test_data is not None:
+            test = evaluate(self.model, *self.test_data)
+            logs.update(test_loss=test.loss, test_accuracy=test.accuracy)  # the History and later callbacks see them
+        self._append(logs)
+
+    def interrupted(self):
+        if self.epoch is not None and self.batches:
+            self._append(self.logs, partial=round(self.batches / self.params["steps"], 4))
+
+    def _append(self, logs, **extra):
+        record = {key: float(value) for key, value in logs.items()}
+        training_log(self.model).append({"epoch": self.epoch + 1, **record, **extra})
+        self.epoch = None
 
 
 def loss_is_sparse(model):
@@ -110,6 +157,66 @@ def augment_batch(images, max_shift=3.0, max_degrees=12.0, max_zoom=0.15):
         axis=1,
     )
     return keras.ops.image.affine_transform(images, transform, interpolation="bilinear")
+
+
+class Progress(keras.callbacks.Callback):
+    """Training progress for a display: calls `report(progress)` at most every `every` seconds, and at each
+    epoch's end (then with `epoch_logs` set).
+
+    `curve` gathers, for every batch, that batch's own loss and accuracy (Keras logs running means over the
+    epoch) smoothed by an exponential moving average, at x = epochs done. Pass the same dict to the next call
+    to continue the curve.
+    """
+
+    def __init__(self, report, every=0.3, smoothing=0.9, curve=None):
+        super().__init__()
+        self.report, self.every, self.smoothing = report, every, smoothing
+        self.curve = curve if curve is not None else {"epoch": [], "loss": [], "accuracy": []}
+
+    def on_train_begin(self, logs=None):
+        self.start = self.last = time.perf_counter()
+        self.first_epoch = None
+        self.done = 0  # batches in this call
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.first_epoch is None:
+            self.first_epoch = epoch
+        self.epoch, self.batch, self.means, self.epoch_logs = epoch, 0, {}, None
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batch, self.done = batch + 1, self.done + 1
+        self.curve["epoch"].append(self.epoch + self.batch / self.steps)
+        for key in ("loss", "accuracy"):
+            mean = float((logs or {}).get(key, np.nan))
+            value = self.batch * mean - batch * self.means.get(key, 0.0)  # this batch's own value
+            self.means[key] = mean
+            past = self.curve[key][-1] if self.curve[key] else value
+            self.curve[key].append(value if np.isnan(past) else self.smoothing * past + (1 - self.smoothing) * value)
+        now = time.perf_counter()
+        if now - self.last >= self.every:
+            self.last = now
+            self.report(self)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.last, self.epoch_logs = time.perf_counter(), dict(logs or {})
+        self.report(self)
+
+    @property
+    def steps(self):
+        return self.params["steps"]
+
+    @property
+    def total(self):
+        """Batches this call will run."""
+        return self.steps * (self.params["epochs"] - self.first_epoch)
+
+    @property
+    def elapsed(self):
+        return time.perf_counter() - self.start
+
+    @property
+    def seconds_left(self):
+        return self.elapsed / self.done * (self.total - self.done) if self.done else float("nan")
 
 
 class OneCycle(keras.callbacks.Callback):

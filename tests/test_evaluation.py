@@ -47,9 +47,9 @@ def test_predict_proba_sees_new_weights_after_training(small):
     assert not np.allclose(before, predict_proba(model, small[1][0][:20]), atol=1e-3)
 
 
-def test_test_metrics_callback_puts_test_accuracy_in_the_history(small):
+def test_test_data_puts_test_accuracy_in_the_history(small):
     model = build_model(seed=0)
-    history = train(model, small[0], callbacks=[mnist_cnn.TestMetrics(*small[1])], seed=0)
+    history = train(model, small[0], test_data=small[1], seed=0)
     accuracy = history.history["test_accuracy"][0]
     assert accuracy == pytest.approx(evaluate(model, *small[1]).accuracy)
     assert mnist_cnn.training_log(model)[0]["test_accuracy"] == pytest.approx(accuracy)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mnist_cnn import build_model, epochs_trained, evaluate, train, training_log
+from mnist_cnn import Progress, build_model, epochs_trained, evaluate, train, training_log
 from mnist_cnn.training import augment_batch
 
 
@@ -115,6 +115,64 @@ def test_stop_from_a_callback_leaves_a_usable_model(small):
     assert epochs_trained(model) == 2
 
 
+class Interrupt(Exception):
+    """What a page's rerun does to training: an exception out of a callback."""
+
+
+class InterruptAt(keras.callbacks.Callback):
+    def __init__(self, epoch, batch):
+        super().__init__()
+        self.at = (epoch, batch)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (self.epoch, batch) == self.at:
+            raise Interrupt
+
+
+def test_interrupted_training_logs_the_partial_epoch_and_goes_on(small):
+    model = build_model("default", seed=0)
+    peak = float(model.optimizer.learning_rate)
+    steps = -(-len(small[0][0]) // 128)
+    with pytest.raises(Interrupt):
+        train(model, small[0], epochs=3, test_data=small[1], callbacks=[InterruptAt(1, 9)], seed=0)
+    log = training_log(model)
+    assert [r["epoch"] for r in log] == [1, 2]
+    assert "partial" not in log[0] and "test_accuracy" in log[0]  # the finished epoch is complete
+    assert log[1]["partial"] == pytest.approx(10 / steps, abs=1e-4) and np.isfinite(log[1]["loss"])
+    assert int(model.optimizer.iterations) == steps + 10
+    assert float(model.optimizer.learning_rate) == pytest.approx(peak)  # the schedule's rate is put back
+    assert np.isfinite(evaluate(model, *small[1]).proba).all()
+    train(model, small[0], seed=0)
+    assert [r["epoch"] for r in training_log(model)] == [1, 2, 3] and "partial" not in training_log(model)[2]
+
+
+def test_learning_rate_replaces_the_optimizers(small):
+    model = build_model("basic", seed=0)
+    train(model, (small[0][0][:200], small[0][1][:200]), learning_rate=0.005)
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.005)
+
+
+def test_progress_reports_throttled_with_a_smoothed_curve_and_time_left(small):
+    model = build_model("default", seed=0)
+    reports = []
+    progress = Progress(lambda p: reports.append((p.epoch, p.batch, p.epoch_logs, p.seconds_left)), every=1e9)
+    train(model, small[0], epochs=2, callbacks=[progress], seed=0)
+    steps = -(-len(small[0][0]) // 128)
+    assert [(e, b) for e, b, _, _ in reports] == [(0, steps), (1, steps)]  # only the epoch ends at this throttle
+    assert reports[-1][2]["loss"] == pytest.approx(training_log(model)[1]["loss"]) and reports[-1][3] == 0
+    curve = progress.curve
+    assert len(curve["epoch"]) == len(curve["loss"]) == 2 * steps
+    assert curve["epoch"][0] == pytest.approx(1 / steps) and curve["epoch"][-1] == pytest.approx(2)
+    assert curve["loss"][-1] < curve["loss"][0] and curve["accuracy"][-1] > 0.8
+    again = Progress(reports.append, curve=curve)
+    train(model, small[0], callbacks=[again], seed=0)
+    assert len(curve["epoch"]) == 3 * steps and curve["epoch"][-1] == pytest.approx(3)  # one curve goes on
+    assert len(reports) > 3  # the default throttle reports within the epoch too
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -122,6 +180,7 @@ def test_stop_from_a_callback_leaves_a_usable_model(small):
         ({"epochs": 1.5}, "epochs"),
         ({"validation_split": 1.0}, "validation_split"),
         ({"batch_size": 0}, "batch_size"),
+        ({"learning_rate": 0}, "learning_rate"),
     ],
 )
 def test_bad_arguments_are_refused(small, kwargs, message):
