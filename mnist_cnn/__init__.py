@@ -22,6 +22,8 @@ _HOMES = {
     "load_model": "files",
     "save_model": "files",
     "model_bytes": "files",
+    "copy_model": "files",
+    "shipped_record": "files",
     "MnistCnnError": "errors",
     "DataError": "errors",
     "ModelFileError": "errors",

@@ -94,6 +94,17 @@ def save_model(model, path):
             os.remove(tmp)
 
 
+def copy_model(model):
+    """An independent copy of a model: weights, optimizer state and history."""
+    return load_model(model_bytes(model))
+
+
+def shipped_record():
+    """The record of how the shipped model was made (command, seed, test accuracy...), {} if there is none."""
+    record = DEFAULT_MODEL.with_suffix(".json")
+    return json.loads(record.read_text()) if record.is_file() else {}
+
+
 def model_bytes(model):
     """The model as the bytes of a `.keras` file, for a download."""
     with tempfile.TemporaryDirectory() as tmp:
