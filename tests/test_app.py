@@ -1,0 +1,167 @@
+"""The pages, driven headless by Streamlit's AppTest (the canvas itself needs a browser: see test_browser.py)."""
+
+import hashlib
+import io
+import json
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+import mnist_cnn
+from pages import ui
+
+APP = "../streamlit_app.py"
+PAGES = ["pages/canvas.py", "pages/training.py", "pages/gallery.py", "pages/data.py"]
+
+
+@pytest.fixture
+def app(monkeypatch):
+    """A fresh browser session on the canvas page; the app trains on a 3000-image subset."""
+    monkeypatch.setenv(ui.SUBSET_VAR, "3000")
+    return AppTest.from_file(APP, default_timeout=180).run()
+
+
+def card(at):
+    return " ".join(m.value for m in at.sidebar.markdown)
+
+
+def on(at, page):
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def weights_digest(model):
+    return hashlib.sha256(b"".join(w.tobytes() for w in model.get_weights())).hexdigest()
+
+
+def png(array):
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_with_the_model_card(app, page):
+    on(app, page)
+    assert not app.error
+    text = card(app)
+    assert "`best`" in text and "the shipped model" in text and "parameters: 125,354" in text
+    assert "epochs trained: 20" in text and "test accuracy: 99.65%" in text
+
+
+def test_blank_canvas_asks_for_a_digit(app):
+    assert any("Draw a digit" in i.value for i in app.info)
+    assert not [m for m in app.markdown if "It's a" in m.value]
+
+
+def test_uploaded_picture_is_classified(app, mnist):
+    _, (x_test, y_test) = mnist
+    paper = 255 - np.kron(x_test[0], np.ones((4, 4), np.uint8))  # a dark digit on light paper, 112x112
+    app.file_uploader(key="digit_upload").set_value(("digit.png", png(paper), "image/png")).run()
+    assert not app.exception and not app.error
+    assert any(f"It's a **{y_test[0]}**" in m.value for m in app.markdown)
+    assert app.get("plotly_chart")  # the ten probabilities
+
+
+@pytest.mark.parametrize(
+    "name, data, message",
+    [
+        ("notes.png", b"this is text, not a picture", "not"),
+        ("blank.png", png(np.full((64, 64), 255, np.uint8)), "blank"),
+    ],
+    ids=["text", "blank"],
+)
+def test_odd_pictures_get_a_message(app, name, data, message):
+    app.file_uploader(key="digit_upload").set_value((name, data, "image/png")).run()
+    assert not app.exception
+    shown = [e.value for e in app.error] + [i.value for i in app.info]
+    assert any(message in text for text in shown), shown
+
+
+def test_training_one_epoch_updates_history_chart_and_card(app):
+    shipped_before = weights_digest(ui.shipped_model())
+    on(app, "pages/training.py")
+    app.selectbox(key="arch").set_value("default").run()
+    app.button(key="reset").click().run()
+    assert "epochs trained: 0" in card(app) and "a new model" in card(app)
+    app.button(key="train_one").click().run()
+    assert not app.exception
+    assert "Epoch 1 done" in app.success[0].value
+    log = mnist_cnn.training_log(app.session_state["model"])
+    assert len(log) == 1 and log[0]["test_accuracy"] > 0.5 and "val_accuracy" in log[0]
+    assert "epochs trained: 1" in card(app) and f"test accuracy: {log[0]['test_accuracy']:.2%}" in card(app)
+    figure = json.loads(app.get("plotly_chart")[0].proto.spec)
+    names = {trace.get("name") for trace in figure["data"]}
+    assert {"training (per batch, smoothed)", "validation", "test"} <= names
+    assert len(app.session_state["curve"]["epoch"]) == 17  # 2100 training images in batches of 128
+
+    app.number_input(key="epochs").set_value(2).run()
+    app.button(key="train_many").click().run()
+    assert "Epoch 3 done" in app.success[0].value and "epochs trained: 3" in card(app)
+    on(app, "pages/gallery.py")  # the history survives page switches
+    on(app, "pages/training.py")
+    assert "epochs trained: 3" in card(app)
+    tested = [t for t in json.loads(app.get("plotly_chart")[0].proto.spec)["data"] if t.get("name") == "test"]
+    assert tested[0]["x"] == [1, 2, 3]
+    assert weights_digest(ui.shipped_model()) == shipped_before  # the shared model never changes
+    assert len(mnist_cnn.training_log(ui.shipped_model())) == 20
+
+
+def test_training_the_shipped_model_trains_a_copy(app):
+    shipped_before = weights_digest(ui.shipped_model())
+    on(app, "pages/training.py")
+    app.button(key="train_one").click().run()
+    assert not app.exception and "Epoch 21 done" in app.success[0].value
+    assert "trained further in this session" in card(app)
+    assert app.session_state["model"] is not ui.shipped_model()
+    assert weights_digest(ui.shipped_model()) == shipped_before
+
+
+def test_gallery_filters_and_sorts(app, mnist):
+    y_test = mnist[1][1]
+    on(app, "pages/gallery.py")
+    mistakes = int(app.metric[1].value.split()[0])
+    assert 0 < mistakes < 100  # the shipped model
+
+    def shown():
+        images = app.get("image")[0]
+        count = int(re.match(r"([\d,]+) images", app.caption[-1].value)[1].replace(",", ""))
+        return count, images.captions
+
+    count, captions = shown()
+    assert count == mistakes and all(c.split()[0] != c.split()[-1] for c in captions)  # predicted != true
+    app.toggle(key="gallery_mistakes").set_value(False).run()
+    app.selectbox(key="gallery_true").set_value(3).run()
+    count, captions = shown()
+    assert count == int((y_test == 3).sum()) and len(captions) == 48
+    assert all(c.endswith("true 3") for c in captions)
+    confidences = [int(re.search(r"\((\d+)%\)", c)[1]) for c in captions]
+    assert confidences == sorted(confidences, reverse=True)  # most confident first
+    app.selectbox(key="gallery_pred").set_value(5).run()
+    count, captions = shown()
+    assert 0 < count < 10 and all(c.startswith("5 (") for c in captions)
+
+
+def test_bad_model_upload_gets_a_message_and_a_good_one_is_used(app):
+    on(app, "pages/training.py")
+    app.file_uploader(key="model_upload").set_value(("broken.keras", b"not a zip", "application/zip")).run()
+    assert not app.exception and "not a Keras .keras file" in app.error[0].value
+    assert "the shipped model" in card(app)
+    good = mnist_cnn.model_bytes(mnist_cnn.build_model("basic", seed=0))
+    app.file_uploader(key="model_upload").set_value(("mine.keras", good, "application/zip")).run()
+    assert not app.exception and not app.error
+    assert "uploaded: mine.keras" in card(app) and "`basic`" in card(app)
+
+
+def test_missing_data_is_explained_and_the_canvas_still_works(monkeypatch, tmp_path):
+    monkeypatch.setenv("MNIST_NPZ", str(tmp_path / "nowhere.npz"))
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception and not at.error  # the canvas page needs no data
+    for page in PAGES[1:]:
+        on(at, page)
+        assert "MNIST could not be loaded" in at.error[0].value and "nowhere.npz" in at.error[0].value
+        assert "MNIST_NPZ=" in at.info[0].value
