@@ -4,6 +4,8 @@ import hashlib
 import io
 import json
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -165,3 +167,29 @@ def test_missing_data_is_explained_and_the_canvas_still_works(monkeypatch, tmp_p
         on(at, page)
         assert "MNIST could not be loaded" in at.error[0].value and "nowhere.npz" in at.error[0].value
         assert "MNIST_NPZ=" in at.info[0].value
+
+
+def test_test_predictions_are_computed_once_per_model_state(app):
+    on(app, "pages/training.py")
+    app.selectbox(key="arch").set_value("default").run()
+    app.button(key="reset").click().run()
+    on(app, "pages/gallery.py")
+    first = app.session_state["evaluation"]
+    app.toggle(key="gallery_mistakes").set_value(False).run()
+    on(app, "pages/data.py")
+    on(app, "pages/gallery.py")
+    assert app.session_state["evaluation"] is first  # reused across reruns and page switches
+    on(app, "pages/training.py")
+    app.button(key="train_one").click().run()
+    on(app, "pages/gallery.py")
+    assert app.session_state["evaluation"] is not first  # a new model state, new predictions
+    assert app.session_state["evaluation"].accuracy == pytest.approx(
+        mnist_cnn.training_log(app.session_state["model"])[-1]["test_accuracy"]
+    )
+
+
+def test_the_core_never_imports_streamlit():
+    modules = ["cli", "data", "drawing", "errors", "evaluation", "files", "models", "training"]
+    code = f"import sys; [__import__('mnist_cnn.' + m) for m in {modules}]; print('streamlit' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
