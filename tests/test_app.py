@@ -193,3 +193,34 @@ def test_the_core_never_imports_streamlit():
     code = f"import sys; [__import__('mnist_cnn.' + m) for m in {modules}]; print('streamlit' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_an_untrained_model_says_it_is_unsure(app, mnist):
+    on(app, "pages/training.py")
+    app.selectbox(key="arch").set_value("default").run()
+    app.button(key="reset").click().run()
+    on(app, "pages/canvas.py")
+    app.file_uploader(key="digit_upload").set_value(("digit.png", png(mnist[1][0][0]), "image/png")).run()
+    assert not app.exception
+    assert "The model is unsure" in app.warning[0].value
+    assert any("Maybe a" in m.value for m in app.markdown)
+
+
+def test_gallery_pages_through_all_test_images(app):
+    on(app, "pages/gallery.py")
+    app.toggle(key="gallery_mistakes").set_value(False).run()
+    app.selectbox(key="gallery_sort").set_value("test set order").run()
+    assert "10,000 images; showing 1-48" in app.caption[-1].value
+    first = app.get("image")[0].captions
+    app.number_input[0].set_value(209).run()  # the last page
+    assert "showing 9985-10000" in app.caption[-1].value
+    assert len(app.get("image")[0].captions) == 16 and app.get("image")[0].captions != first
+
+
+def test_data_page_reshuffles_its_samples(app):
+    on(app, "pages/data.py")
+    before = app.get("image")[0].captions
+    app.button(key="reshuffle").click().run()
+    after = app.get("image")[0].captions
+    assert len(after) == 24 and after != before
+    assert "(60000, 28, 28)" in str(app.dataframe[0].value)  # the full set, whatever the training subset
