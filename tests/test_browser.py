@@ -6,11 +6,6 @@ Set MNIST_CNN_SCREENSHOTS=docs to refresh the README's screenshots of each page.
 import io
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +15,8 @@ from playwright.sync_api import expect, sync_playwright
 
 import mnist_cnn
 from pages import ui
+from tests.browser import ONE, SEVEN, draw, launch, serve
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync"]
 SHOTS = os.environ.get("MNIST_CNN_SCREENSHOTS")
 WAIT = 120_000  # ms; a cold TensorFlow on a busy 2-core machine is slow
 expect.set_options(timeout=WAIT)
@@ -32,37 +24,16 @@ expect.set_options(timeout=WAIT)
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = open(tmp_path_factory.mktemp("server") / "streamlit.log", "w+")  # noqa: SIM115
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env={**os.environ, ui.SUBSET_VAR: "3000"}, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                pytest.fail(f"streamlit did not start:\n{log.read()}")
-            time.sleep(0.5)
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
-    log.seek(0)
-    assert "Traceback" not in log.read(), "the server logged an exception"
+    path = tmp_path_factory.mktemp("server") / "streamlit.log"
+    with open(path, "w") as log, serve(log, env={ui.SUBSET_VAR: "3000"}) as (url, _):
+        yield url
+    assert "Traceback" not in path.read_text(), "the server logged an exception"
 
 
 @pytest.fixture(scope="module")
 def browser():
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = launch(playwright)
         yield browser
         browser.close()
 
@@ -102,17 +73,6 @@ def key(page, name):
     return page.locator(f".st-key-{name} button").filter(visible=True).first
 
 
-def draw(page, strokes):
-    """Mouse strokes on the canvas; each stroke a list of (x, y) in canvas pixels."""
-    box = page.locator(".st-key-canvas canvas").last.bounding_box()
-    for stroke in strokes:
-        page.mouse.move(box["x"] + stroke[0][0], box["y"] + stroke[0][1])
-        page.mouse.down()
-        for x, y in stroke[1:]:
-            page.mouse.move(box["x"] + x, box["y"] + y, steps=5)
-        page.mouse.up()
-
-
 def frame_colour(image_element):
     """The colour of an image's frame, from the middle of its left edge."""
     expect(image_element).to_have_js_property("complete", True)
@@ -123,13 +83,13 @@ def frame_colour(image_element):
 def test_drawing_a_digit_shows_what_the_model_reads(page):
     page.goto("/")
     expect(page.get_by_text("Draw a digit on the black canvas")).to_be_visible()
-    draw(page, [[(140, 40), (145, 140), (150, 240)]])
+    draw(page, ONE)
     expect(page.locator("h3")).to_contain_text("It's a 1")
     expect(page.locator('img[alt="model input"]')).to_be_visible()
     no_exception_shown(page)
     page.get_by_role("button", name="Reset canvas & history").click()
     expect(page.get_by_text("Draw a digit on the black canvas")).to_be_visible()  # cleared: a prompt again
-    draw(page, [[(70, 60), (210, 60), (120, 240)]])
+    draw(page, SEVEN)
     expect(page.locator("h3")).to_contain_text("It's a 7")
     screenshot(page, "canvas")
 
