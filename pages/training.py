@@ -89,6 +89,7 @@ if one or many:
         callbacks=[mc.Progress(report, curve=state.curve)],
     )
     state.training = False
+    ui.release_memory()
     last = mc.training_log(model)[-1]
     state.trained = f"Epoch {last['epoch']} done: test accuracy {last['test_accuracy']:.2%}."
     st.rerun()

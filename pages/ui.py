@@ -4,6 +4,8 @@ The shipped model is loaded once per server and never changed; a session uses it
 resets or uploads, and from then on has a model of its own in st.session_state.
 """
 
+import contextlib
+import ctypes
 import os
 
 import cv2
@@ -90,6 +92,12 @@ def own_model():
     return st.session_state.model
 
 
+def release_memory():
+    """Hand the heap that training and evaluation freed back to the system (glibc keeps it otherwise)."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def test_evaluation():
     """The session model on the 10k test images, computed once per model state."""
     state = st.session_state
@@ -100,6 +108,7 @@ def test_evaluation():
         _, (x_test, y_test) = mnist_or_stop()
         with st.spinner("Classifying the 10,000 test images…"):
             state.evaluation = mc.evaluate(model, x_test, y_test)
+        release_memory()
     return state.evaluation
 
 
