@@ -141,8 +141,10 @@ def browser(repeats, tmp):
             "loads no TensorFlow", not any(r["heavy_after_import"] for r in imports), "s"),
         row("load the shipped model, TensorFlow import included (median)",
             np.median([r["load_model_s"] for r in imports]), None, "", None, "s"),
-        row("server peak RSS: every page, drawings, one epoch trained", memory["peak_mb"], None, "<= 1000 MB",
-            memory["peak_mb"] <= 1000, "MB"),
+        row("server peak RSS: every page, drawings, one epoch trained", memory["peak_after_first_session_mb"], None,
+            "<= 1000 MB", memory["peak_after_first_session_mb"] <= 1000, "MB"),
+        row("server peak RSS after 6 more drawing and 2 more training sessions", memory["peak_mb"], None, "", None,
+            "MB"),
         row("each extra session that draws", memory["per_drawing_session_mb"], None, "<= 60 MB",
             memory["per_drawing_session_mb"] <= 60, "MB"),
         row("each extra session that trains its own model", memory["per_training_session_mb"], None, "", None, "MB"),
@@ -176,7 +178,7 @@ def server_memory(chromium, url, pid, drawing_sessions=6, training_sessions=2):
         page.goto(path)
         expect(page.locator("h1")).to_be_visible()
         page.wait_for_timeout(2000)
-    visited = rss("VmRSS:")
+    visited, visited_peak = rss("VmRSS:"), rss("VmHWM:")
 
     contexts = []
     for _ in range(drawing_sessions):
@@ -198,7 +200,8 @@ def server_memory(chromium, url, pid, drawing_sessions=6, training_sessions=2):
         context.close()
     return {
         "after_first_session_mb": visited, "after_drawing_sessions_mb": drawn, "after_training_sessions_mb": trained,
-        "peak_mb": peak, "per_drawing_session_mb": (drawn - visited) / drawing_sessions,
+        "peak_after_first_session_mb": visited_peak, "peak_mb": peak,
+        "per_drawing_session_mb": (drawn - visited) / drawing_sessions,
         "per_training_session_mb": (trained - drawn) / training_sessions,
     }
 

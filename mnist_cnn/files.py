@@ -11,7 +11,7 @@ import numpy as np
 
 from .errors import ModelFileError
 from .evaluation import predict_proba
-from .training import training_log
+from .training import model_lock, training_log
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "mnist_cnn.keras"
 HISTORY_MEMBER = "mnist_cnn.json"  # our own entry in the archive; Keras ignores it
@@ -76,7 +76,10 @@ def _check(model, name):
 
 
 def save_model(model, path):
-    """Write `model` (with its training history) to a `.keras` file, atomically: a crash leaves the old file."""
+    """Write `model` (with its training history) to a `.keras` file, atomically: a crash leaves the old file.
+
+    Safe while another thread trains the model: it saves between two batches.
+    """
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"model files end in .keras: {path}")
@@ -85,9 +88,11 @@ def save_model(model, path):
     os.close(fd)
     os.chmod(tmp, 0o644)  # mkstemp's 0600 would make the saved model private
     try:
-        keras.saving.save_model(model, tmp)
+        with model_lock(model):  # if another thread is training it, between two batches
+            keras.saving.save_model(model, tmp)
+            history = json.dumps(training_log(model))
         with zipfile.ZipFile(tmp, "a") as zf:
-            zf.writestr(HISTORY_MEMBER, json.dumps(training_log(model)))
+            zf.writestr(HISTORY_MEMBER, history)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

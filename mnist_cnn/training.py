@@ -1,6 +1,7 @@
 """Training: each call goes on from where the model is; progress leaves only through Keras callbacks."""
 
 import math
+import threading
 import time
 
 import keras
@@ -83,17 +84,29 @@ def epochs_trained(model):
     return len(training_log(model))
 
 
+def model_lock(model):
+    """Held while a batch changes the weights: save_model() takes it too, so a file never mixes two steps."""
+    return model.__dict__.setdefault("_mnist_lock", threading.RLock())
+
+
 class _Log(keras.callbacks.Callback):
-    """Appends each epoch's metrics to training_log(model) as it ends, test metrics included."""
+    """Appends each epoch's metrics to training_log(model) as it ends, test metrics included; holds the
+    model's lock during each batch."""
 
     def __init__(self, test_data=None):
         super().__init__()
-        self.test_data, self.epoch, self.batches, self.logs = test_data, None, 0, {}
+        self.test_data, self.epoch, self.batches, self.logs, self.locked = test_data, None, 0, {}, False
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch, self.batches, self.logs = epoch, 0, {}
 
+    def on_train_batch_begin(self, batch, logs=None):
+        model_lock(self.model).acquire()
+        self.locked = True
+
     def on_train_batch_end(self, batch, logs=None):
+        self.locked = False
+        model_lock(self.model).release()
         self.batches, self.logs = batch + 1, logs or {}
 
     def on_epoch_end(self, epoch, logs=None):
@@ -103,6 +116,9 @@ class _Log(keras.callbacks.Callback):
         self._append(logs)
 
     def interrupted(self):
+        if self.locked:
+            self.locked = False
+            model_lock(self.model).release()
         if self.epoch is not None and self.batches:
             self._append(self.logs, partial=round(self.batches / self.params["steps"], 4))
 
@@ -120,11 +136,13 @@ def loss_is_sparse(model):
 
 def _batches(x, y, batch_size, shuffle=False, seed=None, augment=False):
     """A tf.data pipeline over in-memory arrays; uint8 images stay uint8 until their batch is cut."""
-    images, labels = tf.constant(x), tf.constant(y)
+    labels = tf.constant(y)
     scale = 255.0 if x.dtype == np.uint8 else 1.0  # a division, exactly as as_input() scales
 
     def load(index):
-        batch = tf.cast(tf.gather(images, index), tf.float32) / scale
+        # each batch is cut from the caller's array: no copy of the whole set as a tensor (tens of MB)
+        batch = tf.numpy_function(lambda i: x[i], [index], tf.as_dtype(x.dtype), stateful=False)
+        batch = tf.cast(tf.ensure_shape(batch, [None, 28, 28, 1]), tf.float32) / scale
         return (augment_batch(batch) if augment else batch), tf.gather(labels, index)
 
     ds = tf.data.Dataset.range(len(x))

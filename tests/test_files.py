@@ -1,5 +1,6 @@
 """Model files: round trips, atomic saves, and refusing files that are broken, unsafe or not for MNIST."""
 
+import threading
 import zipfile
 
 import keras
@@ -124,3 +125,21 @@ def test_models_that_do_not_fit_mnist_are_refused(tmp_path, model, message):
     keras.saving.save_model(model, path)
     with pytest.raises(ModelFileError, match=message):
         load_model(path)
+
+
+def test_saving_while_another_thread_trains_gives_whole_files(small, tmp_path):
+    """What a download during training does: every file is complete, loadable and from between two batches."""
+    model = build_model("default", seed=0)
+    trainer = threading.Thread(target=train, args=(model, small[0]), kwargs={"epochs": 2, "seed": 0})
+    saved = []
+    trainer.start()
+    while trainer.is_alive() or not saved:
+        saved.append(tmp_path / f"during-{len(saved)}.keras")
+        save_model(model, saved[-1])
+    trainer.join()
+    steps = 2 * -(-len(small[0][0]) // 128)
+    done = [int(load_model(path).optimizer.iterations) for path in saved]
+    assert len(saved) >= 2 and done == sorted(done) and done[0] >= 0 and done[-1] <= steps
+    assert len(set(done)) >= 2  # the files were taken at different points of the run
+    for path in saved[:: max(1, len(saved) // 4)]:
+        assert np.isfinite(predict_proba(load_model(path), small[1][0][:20])).all()
