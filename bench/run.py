@@ -1,6 +1,6 @@
 """The benchmarks: the project against the reference peer (bench/reference.py), measured side by side.
 
-    python bench/run.py [--repeats N] [--only epoch drawing gallery browser best] [--out FILE]
+    python bench/run.py [--repeats N] [--only epoch drawing browser load sessions best] [--out FILE]
 
 Prints a table (markdown, for BENCHMARKS.md) and writes every raw number to bench/results/latest.json.
 Needs $MNIST_NPZ (or keras' download) and, for `browser`, chromium (see tests/browser.py).
@@ -206,6 +206,66 @@ def server_memory(chromium, url, pid, drawing_sessions=6, training_sessions=2):
     }
 
 
+def load_test(tmp):
+    """8 visitors drawing 5 digits each at once on one (warm) server: mouse-up to answer."""
+    import asyncio
+
+    from tests.browser import load, serve
+
+    with open(tmp / "load.log", "w") as log, serve(log) as (url, _):
+        asyncio.run(load(url, pages=1, drawings=1))  # the first visitor pays for TensorFlow and the model
+        latencies, problems = asyncio.run(load(url, pages=8, drawings=5))
+    p50, p95 = np.percentile(latencies, [50, 95])
+    rows = [
+        row("8 visitors drawing at once: mouse-up to answer, p50", p50, None, "", None, "s"),
+        row("8 visitors drawing at once: mouse-up to answer, p95", p95, None, "<= 1 s", p95 <= 1, "s"),
+        row("drawings answered without an error (of 40)", len(latencies) - len(problems), None, "40",
+            len(latencies) - len(problems) == 40, ""),
+    ]
+    return rows, {"latencies": latencies, "problems": problems}
+
+
+def sessions(tmp, count=20, ttl=5):
+    """RSS as sessions that train their own model come and go (training on 3000 images, for time)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.browser import launch, serve
+
+    def rss(pid):
+        status = Path(f"/proc/{pid}/status").read_text()
+        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) / 1024
+
+    def visit(chromium, url):
+        context = chromium.new_context(base_url=url)
+        context.set_default_timeout(300_000)
+        page = context.new_page()
+        page.goto("/training")
+        page.locator(".st-key-train_one button").click()
+        expect(page.get_by_text("done: test accuracy")).to_be_visible()
+        context.close()
+
+    env = {"MNIST_CNN_TRAIN_SUBSET": "3000"}
+    options = ["--server.disconnectedSessionTTL", str(ttl)]
+    with sync_playwright() as playwright, open(tmp / "sessions.log", "w") as log, \
+            serve(log, env=env, options=options) as (url, server):
+        chromium = launch(playwright)
+        visit(chromium, url)
+        time.sleep(ttl + 5)
+        before = rss(server.pid)
+        trace = []
+        for _ in range(count):
+            visit(chromium, url)
+            trace.append(rss(server.pid))
+        time.sleep(ttl + 5)  # the server lets go of a closed session after its TTL
+        after = rss(server.pid)
+        chromium.close()
+    rows = [
+        row(f"server RSS after {count} sessions that trained came and went, minus before", after - before, None,
+            "bounded", None, "MB"),
+    ]
+    return rows, {"before_mb": before, "after_mb": after, "during_mb": trace}
+
+
 def best():
     """The shipped model: the `best` recipe, from its record (rerun with the command in it)."""
     import mnist_cnn as mc
@@ -241,8 +301,8 @@ def table(rows):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--only", nargs="+", choices=["epoch", "drawing", "browser", "best"],
-                        default=["epoch", "drawing", "browser", "best"], help="drawing includes the gallery")
+    parts = ["epoch", "drawing", "browser", "load", "sessions", "best"]
+    parser.add_argument("--only", nargs="+", choices=parts, default=parts, help="drawing includes the gallery")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
     args = parser.parse_args()
     rows, raw = [], {}
@@ -255,6 +315,10 @@ def main():
                 new, raw[name] = drawing_and_gallery(args.repeats)
             elif name == "browser":
                 new, raw[name] = browser(min(args.repeats, 3), Path(tmp))
+            elif name == "load":
+                new, raw[name] = load_test(Path(tmp))
+            elif name == "sessions":
+                new, raw[name] = sessions(Path(tmp))
             else:
                 new, raw[name] = best()
             rows += new

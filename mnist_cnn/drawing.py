@@ -87,9 +87,12 @@ def _ink(grey):
     return np.maximum(g - background, 0)
 
 
-def read_image(source):
-    """Decode an image file (path, bytes or binary file) to a uint8 grey, RGB or RGBA array."""
-    name = str(source) if isinstance(source, (str, Path)) else "the image"
+def read_image(source, name=None):
+    """Decode an image file (path, bytes or binary file) to a uint8 grey, RGB or RGBA array.
+
+    `name` is what error messages call it (default: the path, or "the image").
+    """
+    name = name or (str(source) if isinstance(source, (str, Path)) else "the image")
     if isinstance(source, (bytes, bytearray)):
         source = io.BytesIO(source)
     too_large = f"{name} is too large: at most {MAX_PIXELS:,} pixels"

@@ -45,6 +45,9 @@ def _load(path, name):
                 raise ModelFileError(f"{name} is not a Keras .keras file (no config.json inside)")
             if sum(info.file_size for info in members.values()) > MAX_UNPACKED:
                 raise ModelFileError(f"{name} unpacks to more than {MAX_UNPACKED // 2**20} MB")
+            if '"class_name": "Lambda"' in zf.read("config.json").decode("utf-8", "replace"):
+                # Keras' safe mode refuses these too; saying so first gives the visitor the plain reason
+                raise ModelFileError(f"{name} holds a Lambda layer, that is Python code; files with code are refused")
             history = json.loads(zf.read(HISTORY_MEMBER)) if HISTORY_MEMBER in members else []
             if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
                 raise ModelFileError(f"{name} has a malformed training history ({HISTORY_MEMBER})")

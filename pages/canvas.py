@@ -6,34 +6,6 @@ from streamlit_drawable_canvas import st_canvas
 import mnist_cnn as mc
 from pages import ui
 
-
-def show_prediction(image, blank, key):
-    """The stages of preprocessing, the answer and all ten probabilities for one image (or a prompt)."""
-    stages = None if image is None else mc.canvas_stages(image)
-    if stages is None:
-        st.info(blank, icon=":material/edit:")
-        return
-    proba = mc.predict_proba(ui.session_model(), stages.centred[None])[0]
-    ranked = proba.argsort()[::-1]
-    digit, confidence = int(ranked[0]), float(proba[ranked[0]])
-    if confidence >= ui.UNSURE:
-        st.markdown(f"### It's a **{digit}** ({confidence:.0%} sure)")
-    else:
-        st.markdown(f"### Maybe a **{digit}**?")
-        st.warning(
-            f"The model is unsure: {digit} ({confidence:.0%}) or {ranked[1]} ({proba[ranked[1]]:.0%}). "
-            "Try a bigger, clearer digit.",
-            icon=":material/help:",
-        )
-    ui.probability_chart(proba, key=f"{key}_proba")
-    st.caption("What the model sees, step by step: the ink's bounding box, fitted into 20x20, "
-               "centred by its centre of mass in 28x28.")
-    ui.digit_grid(
-        [stages.crop, stages.box, stages.centred], ["crop", "20x20", "28x28 (the model's input)"], size=140,
-        alt=["crop", "box", "model input"],
-    )
-
-
 ui.model_card()
 st.title("Draw a digit")
 draw, upload = st.tabs(["Draw", "Upload a picture"])
@@ -48,7 +20,7 @@ with draw:
         )
         st.caption("Draw one digit, big, in white. Undo and clear are in the canvas toolbar.")
     with right:
-        show_prediction(canvas.image_data, "Draw a digit on the black canvas to see the model's answer.", "draw")
+        ui.show_prediction(canvas.image_data, "Draw a digit on the black canvas to see the model's answer.", "draw")
 
 with upload:
     file = st.file_uploader(
@@ -60,9 +32,9 @@ with upload:
         try:
             if message := ui.too_big(file):
                 raise mc.ImageError(message)
-            image = mc.read_image(file.getvalue())
+            image = mc.read_image(file.getvalue(), name=file.name)
         except mc.ImageError as e:
             st.error(str(e), icon=":material/broken_image:")
     if file is None or image is not None:
         blank = "Upload a PNG or JPEG of a digit." if file is None else "No digit found: the picture looks blank."
-        show_prediction(image, blank, "upload")
+        ui.show_prediction(image, blank, "upload")

@@ -165,6 +165,34 @@ def model_card():
 # ---- pictures and charts ----
 
 
+def show_prediction(image, blank, key):
+    """The answer for a drawing or picture (uint8 grey, RGB or RGBA): the digit, its confidence, all ten
+    probabilities and the preprocessing stages; a prompt if `image` is None or blank."""
+    stages = None if image is None else mc.canvas_stages(image)
+    if stages is None:
+        st.info(blank, icon=":material/edit:")
+        return
+    proba = mc.predict_proba(session_model(), stages.centred[None])[0]
+    ranked = proba.argsort()[::-1]
+    digit, confidence = int(ranked[0]), float(proba[ranked[0]])
+    if confidence >= UNSURE:
+        st.markdown(f"### It's a **{digit}** ({confidence:.0%} sure)")
+    else:
+        st.markdown(f"### Maybe a **{digit}**?")
+        st.warning(
+            f"The model is unsure: {digit} ({confidence:.0%}) or {ranked[1]} ({proba[ranked[1]]:.0%}). "
+            "Try a bigger, clearer digit.",
+            icon=":material/help:",
+        )
+    probability_chart(proba, key=f"{key}_proba")
+    st.caption("What the model sees, step by step: the ink's bounding box, fitted into 20x20, "
+               "centred by its centre of mass in 28x28.")
+    digit_grid(
+        [stages.crop, stages.box, stages.centred], ["crop", "20x20", "28x28 (the model's input)"], size=140,
+        alt=["crop", "box", "model input"],
+    )
+
+
 def digit_grid(images, captions, frames=None, size=84, alt=None):
     """Digits in [0,1] (or uint8), enlarged to `size` px with sharp pixels, each framed in an (r, g, b) colour."""
     frames = frames or [PLAIN] * len(images)

@@ -1,6 +1,7 @@
 """The app in a real browser, for the browser tests and the benchmarks: a `streamlit run` server on a free
 loopback port, Debian's chromium through Playwright, and mouse strokes on the canvas."""
 
+import asyncio
 import contextlib
 import os
 import socket
@@ -20,14 +21,14 @@ SEVEN = [[(70, 60), (210, 60), (120, 240)]]  # and of a 7
 
 
 @contextlib.contextmanager
-def serve(log, env=None, timeout=60):
-    """Start `streamlit run streamlit_app.py` on 127.0.0.1 and yield (url, process) once it answers."""
+def serve(log, env=None, options=(), timeout=60):
+    """Start `streamlit run streamlit_app.py [options]` on 127.0.0.1; yield (url, process) once it answers."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
+         "--server.address", "127.0.0.1", "--server.headless", "true", *options],
         cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
@@ -51,12 +52,60 @@ def launch(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
 
 
-def draw(page, strokes):
-    """Mouse strokes on the canvas; each stroke a list of (x, y) in canvas pixels."""
-    box = page.locator(".st-key-canvas canvas").last.bounding_box()
+def mouse_moves(box, strokes):
+    """A drawing as mouse actions ("down" | "move" | "up", x, y) in page pixels; each stroke a list of (x, y)
+    canvas pixels."""
     for stroke in strokes:
-        page.mouse.move(box["x"] + stroke[0][0], box["y"] + stroke[0][1])
-        page.mouse.down()
-        for x, y in stroke[1:]:
-            page.mouse.move(box["x"] + x, box["y"] + y, steps=5)
-        page.mouse.up()
+        (x, y), *rest = [(box["x"] + x, box["y"] + y) for x, y in stroke]
+        yield "move", x, y
+        yield "down", x, y
+        for x, y in rest:
+            yield "move", x, y
+        yield "up", x, y
+
+
+def draw(page, strokes):
+    """Mouse strokes on the canvas."""
+    for action, x, y in mouse_moves(page.locator(".st-key-canvas canvas").last.bounding_box(), strokes):
+        if action == "move":
+            page.mouse.move(x, y, steps=5)
+        else:
+            getattr(page.mouse, action)()
+
+
+ANSWER = "h3:has-text(\"It's a\"), h3:has-text(\"Maybe a\")"
+PROMPT = "Draw a digit on the black canvas"
+
+
+async def load(url, pages=8, drawings=5, timeout_ms=120_000):
+    """`pages` browser sessions at once, each drawing `drawings` digits (a 1, then a 7, ...) and clearing the
+    canvas in between. Returns the seconds from each mouse-up to its answer, and what went wrong."""
+    from playwright.async_api import async_playwright
+
+    latencies, problems = [], []
+
+    async def visitor(browser, n):
+        context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(timeout_ms)
+        page = await context.new_page()
+        await page.goto(url)
+        await page.get_by_text(PROMPT).wait_for()
+        for i in range(drawings):
+            box = await page.locator(".st-key-canvas canvas").last.bounding_box()
+            for action, x, y in mouse_moves(box, ONE if (n + i) % 2 == 0 else SEVEN):
+                await (page.mouse.move(x, y, steps=5) if action == "move" else getattr(page.mouse, action)())
+            released = time.perf_counter()
+            await page.locator(ANSWER).first.wait_for()
+            latencies.append(time.perf_counter() - released)
+            if await page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]').count():
+                problems.append(f"session {n}, drawing {i}: an error is shown")
+            await page.get_by_role("button", name="Reset canvas & history").click()
+            await page.get_by_text(PROMPT).wait_for()
+        await context.close()
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        results = await asyncio.gather(*(visitor(browser, n) for n in range(pages)), return_exceptions=True)
+        await browser.close()
+    problems += [f"session {n}: {r!r}" for n, r in enumerate(results) if isinstance(r, BaseException)]
+    return latencies, problems

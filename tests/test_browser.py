@@ -3,9 +3,12 @@
 Set MNIST_CNN_SCREENSHOTS=docs to refresh the README's screenshots of each page.
 """
 
+import asyncio
+import hashlib
 import io
 import os
 import re
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -15,19 +18,25 @@ from playwright.sync_api import expect, sync_playwright
 
 import mnist_cnn
 from pages import ui
-from tests.browser import ONE, SEVEN, draw, launch, serve
+from tests.browser import ONE, ROOT, SEVEN, draw, launch, load, serve
 
 SHOTS = os.environ.get("MNIST_CNN_SCREENSHOTS")
 WAIT = 120_000  # ms; a cold TensorFlow on a busy 2-core machine is slow
 expect.set_options(timeout=WAIT)
 
 
+def models_digest():
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((ROOT / "models").iterdir())}
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
+    before = models_digest()
     path = tmp_path_factory.mktemp("server") / "streamlit.log"
     with open(path, "w") as log, serve(log, env={ui.SUBSET_VAR: "3000"}) as (url, _):
         yield url
     assert "Traceback" not in path.read_text(), "the server logged an exception"
+    assert models_digest() == before  # visitors trained, uploaded and downloaded: models/ is as it was
 
 
 @pytest.fixture(scope="module")
@@ -157,3 +166,88 @@ def test_every_page_opens_without_an_exception(page, path, title):
     no_exception_shown(page)
     if path == "/data":
         screenshot(page, "data")
+
+
+def test_a_page_switch_mid_epoch_leaves_a_consistent_history(page):
+    page.goto("/training")
+    key(page, "train_many").click()
+    expect(page.locator('[data-testid="stProgress"]')).to_be_visible()
+    page.get_by_role("link", name="Gallery").click()  # the same session, another page, mid-epoch
+    expect(page.locator("h1")).to_contain_text("Gallery")
+    page.get_by_role("link", name="Train").click()
+    expect(page.get_by_text("Training stopped")).to_be_visible()
+    expect(card(page)).to_contain_text("trained further in this session")
+    key(page, "train_one").click()  # the model is still usable
+    expect(page.get_by_text("done: test accuracy")).to_be_visible()
+    no_exception_shown(page)
+
+
+def test_downloading_mid_training_gives_a_whole_model(page, tmp_path):
+    page.goto("/training")
+    page.get_by_text("Save or load").click()
+    key(page, "train_many").click()
+    expect(page.locator('[data-testid="stProgress"]')).to_be_visible()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download this model (.keras)").click()
+    path = tmp_path / "mid-training.keras"
+    download.value.save_as(path)
+    model = mnist_cnn.load_model(path)
+    assert model.name == "best" and 20 <= len(mnist_cnn.training_log(model)) <= 23
+    assert np.isfinite(mnist_cnn.predict_proba(model, np.zeros((1, 28, 28)))).all()
+    key(page, "stop").click()
+    expect(page.get_by_text("Training stopped")).to_be_visible()
+
+
+def test_eight_visitors_drawing_at_once_all_get_answers(server):
+    result = []
+    # the async API in its own thread: this module's sync Playwright owns the main thread's loop
+    worker = threading.Thread(target=lambda: result.append(asyncio.run(load(server, pages=8, drawings=5))))
+    worker.start()
+    worker.join()
+    latencies, problems = result[0]
+    assert not problems and len(latencies) == 40
+
+
+def test_after_a_restart_the_app_comes_back_with_the_shipped_model(browser, tmp_path):
+    for run in range(2):
+        with open(tmp_path / f"run-{run}.log", "w") as log, serve(log, env={ui.SUBSET_VAR: "1000"}) as (url, _):
+            context = browser.new_context(base_url=url)
+            context.set_default_timeout(WAIT)
+            page = context.new_page()
+            page.goto("/training")
+            expect(card(page)).to_contain_text("the shipped model")
+            expect(card(page)).to_contain_text("epochs trained: 20")
+            key(page, "train_one").click()  # what this visitor does is gone after the restart
+            expect(card(page)).to_contain_text("epochs trained: 21")
+            context.close()
+
+
+def test_two_sessions_training_at_once_keep_their_own_models(browser, server, tmp_path):
+    def session():
+        context = browser.new_context(base_url=server, accept_downloads=True)
+        context.set_default_timeout(WAIT)
+        page = context.new_page()
+        page.goto("/training")
+        expect(card(page)).to_contain_text("epochs trained: 20")
+        return context, page
+
+    def download(page, name):
+        page.get_by_text("Save or load").click()
+        with page.expect_download() as file:
+            page.get_by_role("button", name="Download this model (.keras)").click()
+        file.value.save_as(tmp_path / name)
+        return mnist_cnn.load_model(tmp_path / name).get_weights()
+
+    (a, page_a), (b, page_b) = session(), session()
+    key(page_a, "train_one").click()
+    key(page_b, "train_one").click()  # both epochs run at once on the server
+    for page in (page_a, page_b):
+        expect(page.get_by_text("Epoch 21 done")).to_be_visible()
+        expect(card(page)).to_contain_text("epochs trained: 21")
+    weights_a, weights_b = download(page_a, "a.keras"), download(page_b, "b.keras")
+    assert not all(np.array_equal(u, v) for u, v in zip(weights_a, weights_b, strict=True))
+    c, page_c = session()  # a third visitor still gets the shipped model, byte for byte
+    shipped = mnist_cnn.load_model(ROOT / "models" / "mnist_cnn.keras").get_weights()
+    assert all(np.array_equal(u, v) for u, v in zip(download(page_c, "c.keras"), shipped, strict=True))
+    for context in (a, b, c):
+        context.close()

@@ -107,8 +107,10 @@ def test_lambda_layer_is_refused_and_never_runs(tmp_path):
     path = tmp_path / "lambda.keras"
     keras.saving.save_model(model, path)
     marker.unlink(missing_ok=True)  # saving traced the layer once
-    with pytest.raises(ModelFileError, match="could not be loaded.*(safe|[Ll]ambda)"):
+    with pytest.raises(ModelFileError, match="Lambda layer, that is Python code; files with code are refused"):
         load_model(path)
+    with pytest.raises(ValueError, match="unsafe|safe_mode"):  # the second guard: Keras' safe mode itself
+        keras.saving.load_model(path, safe_mode=True)
     assert not marker.exists()
 
 
@@ -143,3 +145,16 @@ def test_saving_while_another_thread_trains_gives_whole_files(small, tmp_path):
     assert len(set(done)) >= 2  # the files were taken at different points of the run
     for path in saved[:: max(1, len(saved) // 4)]:
         assert np.isfinite(predict_proba(load_model(path), small[1][0][:20])).all()
+
+
+def test_zip_bomb_is_refused_before_keras_opens_it(tmp_path):
+    path = tmp_path / "bomb.keras"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("config.json", "{}")
+        with zf.open("model.weights.h5", "w") as member:
+            zero = bytes(2**20)
+            for _ in range(300):  # 300 MB of zeros: a few hundred KB packed
+                member.write(zero)
+    assert path.stat().st_size < 2**20
+    with pytest.raises(ModelFileError, match="unpacks to more than 256 MB"):
+        load_model(path)
