@@ -244,6 +244,7 @@ def sessions(tmp, count=20, ttl=5):
         expect(page.get_by_text("done: test accuracy")).to_be_visible()
         context.close()
 
+    expect.set_options(timeout=300_000)
     env = {"MNIST_CNN_TRAIN_SUBSET": "3000"}
     options = ["--server.disconnectedSessionTTL", str(ttl)]
     with sync_playwright() as playwright, open(tmp / "sessions.log", "w") as log, \

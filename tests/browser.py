@@ -64,8 +64,12 @@ def mouse_moves(box, strokes):
         yield "up", x, y
 
 
+CANVAS_READY = "Reset canvas & history"  # the canvas's toolbar: drawn once the canvas takes strokes
+
+
 def draw(page, strokes):
-    """Mouse strokes on the canvas."""
+    """Mouse strokes on the canvas, once it is ready for them."""
+    page.get_by_role("button", name=CANVAS_READY).wait_for()
     for action, x, y in mouse_moves(page.locator(".st-key-canvas canvas").last.bounding_box(), strokes):
         if action == "move":
             page.mouse.move(x, y, steps=5)
@@ -91,6 +95,7 @@ async def load(url, pages=8, drawings=5, timeout_ms=120_000):
         await page.goto(url)
         await page.get_by_text(PROMPT).wait_for()
         for i in range(drawings):
+            await page.get_by_role("button", name=CANVAS_READY).wait_for()
             box = await page.locator(".st-key-canvas canvas").last.bounding_box()
             for action, x, y in mouse_moves(box, ONE if (n + i) % 2 == 0 else SEVEN):
                 await (page.mouse.move(x, y, steps=5) if action == "move" else getattr(page.mouse, action)())
@@ -99,7 +104,7 @@ async def load(url, pages=8, drawings=5, timeout_ms=120_000):
             latencies.append(time.perf_counter() - released)
             if await page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]').count():
                 problems.append(f"session {n}, drawing {i}: an error is shown")
-            await page.get_by_role("button", name="Reset canvas & history").click()
+            await page.get_by_role("button", name=CANVAS_READY).click()
             await page.get_by_text(PROMPT).wait_for()
         await context.close()
 

@@ -224,3 +224,9 @@ def test_data_page_reshuffles_its_samples(app):
     after = app.get("image")[0].captions
     assert len(after) == 24 and after != before
     assert "(60000, 28, 28)" in str(app.dataframe[0].value)  # the full set, whatever the training subset
+
+
+def test_importing_the_core_loads_neither_tensorflow_nor_data():
+    code = "import sys, mnist_cnn; print(sorted(m for m in ('tensorflow', 'keras', 'cv2') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"  # names load on first use: the canvas page never pays for the data
