@@ -10,7 +10,10 @@ ui.model_card()
 st.title("Draw a digit")
 draw, upload = st.tabs(["Draw", "Upload a picture"])
 
-with draw:
+
+@st.fragment
+def drawing():
+    """The canvas and its answer: a stroke reruns this part alone, not the whole page."""
     left, right = st.columns([1, 1.4])
     with left:
         width = st.slider("Stroke width", 6, 40, 20, key="stroke_width")
@@ -21,6 +24,10 @@ with draw:
         st.caption("Draw one digit, big, in white. Undo and clear are in the canvas toolbar.")
     with right:
         ui.show_prediction(canvas.image_data, "Draw a digit on the black canvas to see the model's answer.", "draw")
+
+
+with draw:
+    drawing()
 
 with upload:
     file = st.file_uploader(
