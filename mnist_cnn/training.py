@@ -9,10 +9,10 @@ import numpy as np
 import tensorflow as tf
 
 from .data import as_images, as_labels
-from .evaluation import evaluate
+from .evaluation import CHUNK, evaluate
 from .models import arch_of
 
-VALIDATION_BATCH = 256  # as evaluation.CHUNK: larger batches are no faster on a CPU, only bigger in memory
+VALIDATION_BATCH = CHUNK  # larger batches are no faster on a CPU, only bigger in memory
 
 
 def train(
