@@ -3,10 +3,12 @@
 import math
 import threading
 import time
+import weakref
 
 import keras
 import numpy as np
 import tensorflow as tf
+from tensorflow.python.framework import ops as tf_ops
 
 from .data import as_images, as_labels
 from .evaluation import CHUNK, evaluate
@@ -58,6 +60,7 @@ def train(
     # before the caller's callbacks: they see test metrics, and an epoch is logged before they can interrupt
     log = _Log(test_data)
     done = epochs_trained(model)
+    gradients = set(_GRADIENTS)
     try:
         return model.fit(
             train_batches,
@@ -73,6 +76,20 @@ def train(
         for callback in schedule:
             callback.on_train_end()
         raise
+    finally:
+        _forget_with(model, {name for name in set(_GRADIENTS) - gradients if name.startswith("CustomGradient-")})
+
+
+# Keras' optimizer step goes through tf.distribute's all_reduce, a tf.custom_gradient: each time fit traces it,
+# a gradient function goes into TensorFlow's global registry, never to leave, holding the whole traced step
+# (~5 MB a model, so a server whose visitors train their own models grows without end; keras-team/keras#20552).
+# The registry is read only while a gradient is being traced, so a model's entries can go when it does.
+_GRADIENTS = tf_ops._gradient_registry._registry
+
+
+def _forget_with(model, names):
+    if names:
+        weakref.finalize(model, lambda: [_GRADIENTS.pop(name, None) for name in names])
 
 
 def training_log(model):

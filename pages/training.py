@@ -83,10 +83,9 @@ if one or many:
         chart.plotly_chart(ui.training_chart(mc.training_log(model), state.curve))
 
     state.training = True  # still set on the next run if this one is interrupted
-    mc.train(
-        model, (x_train, y_train), epochs=1 if one else int(epochs), batch_size=batch_size,
+    ui.train(
+        model, report, data=(x_train, y_train), epochs=1 if one else int(epochs), batch_size=batch_size,
         validation_split=validation_split, test_data=test, learning_rate=learning_rate,
-        callbacks=[mc.Progress(report, curve=state.curve)],
     )
     state.training = False
     ui.release_memory()

@@ -4,14 +4,19 @@ The shipped model is loaded once per server and never changed; a session uses it
 resets or uploads, and from then on has a model of its own in st.session_state.
 """
 
+import concurrent.futures
 import contextlib
 import ctypes
+import gc
 import os
+import queue
+import threading
 
 import cv2
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
+import streamlit.runtime.scriptrunner.script_runner as script_runner
 from plotly.subplots import make_subplots
 
 import mnist_cnn as mc
@@ -23,13 +28,24 @@ UNSURE = 0.6  # below this confidence the answer is shown as a guess
 RIGHT, WRONG, PLAIN = (31, 111, 235), (214, 39, 40), (110, 110, 110)  # blue, red, grey frames
 BLUE, RED = "#1f6feb", "#d62728"
 
+# Streamlit calls keras.backend.clear_session() after every script run, a cure for Keras 1's graph sessions. In
+# Keras 3 it throws TensorFlow's kernel cache away (the next drawing takes 20 ms to predict, not 2), from under
+# other sessions' training too, and runs a full garbage collection each time: not wanted here
+script_runner._clean_problem_modules = lambda: None
+
 
 # ---- data and models ----
 
 
 @st.cache_resource(show_spinner="Loading the shipped model…")
 def shipped_model():
-    return mc.load_model()
+    model = mc.load_model()
+    # TensorFlow, Keras and this model are ~400k objects that live as long as the server, and Streamlit runs a
+    # full garbage collection after every script run: frozen, they are not scanned, and it takes ~0 ms, not
+    # ~200 ms with the GIL held
+    gc.collect()
+    gc.freeze()
+    return model
 
 
 @st.cache_resource(show_spinner="Loading MNIST…")
@@ -92,6 +108,50 @@ def own_model():
     return st.session_state.model
 
 
+@st.cache_resource
+def workers():
+    """The threads that train and evaluate for every session, one per core, for as long as the server runs.
+
+    Not the script run's own thread: glibc gives threads heaps of their own (up to 8 a core) and each heap keeps
+    the most its threads ever used, so with a new thread for every run the server grew ~30 MB a training
+    session. And a busy server runs one training per core at a time, not one per visitor.
+    """
+    return concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="mnist-worker")
+
+
+class _RunEnded(Exception):
+    """The script run that was showing a training has ended (a rerun, Stop, another page)."""
+
+
+def train(model, show, **kwargs):
+    """mc.train(model, **kwargs) on a worker; show(progress) is called here, in the script run, as it goes.
+
+    When this run ends early (Streamlit raises a rerun or stop in show's st calls), the training stops after
+    the batch under way, and this run waits for that: the model is whole again when the next run uses it.
+    """
+    news, ended = queue.SimpleQueue(), threading.Event()
+
+    def relay(progress):  # on the worker
+        if ended.is_set():
+            raise _RunEnded
+        news.put(progress)
+
+    job = workers().submit(mc.train, model, callbacks=[mc.Progress(relay, curve=st.session_state.curve)], **kwargs)
+    notice = st.empty()
+    if not job.running():
+        notice.info("Other visitors are training: yours starts as soon as a trainer is free.",
+                    icon=":material/hourglass_top:")
+    try:
+        while not (job.done() and news.empty()):
+            with contextlib.suppress(queue.Empty):
+                show(news.get(timeout=0.1))
+                notice.empty()
+        return job.result()
+    finally:
+        ended.set()
+        concurrent.futures.wait([job])
+
+
 def release_memory():
     """Hand the heap that training and evaluation freed back to the system (glibc keeps it otherwise)."""
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
@@ -107,7 +167,7 @@ def test_evaluation():
     if state.evaluation is None:
         _, (x_test, y_test) = mnist_or_stop()
         with st.spinner("Classifying the 10,000 test images…"):
-            state.evaluation = mc.evaluate(model, x_test, y_test)
+            state.evaluation = workers().submit(mc.evaluate, model, x_test, y_test).result()
         release_memory()
     return state.evaluation
 
@@ -167,30 +227,37 @@ def model_card():
 
 def show_prediction(image, blank, key):
     """The answer for a drawing or picture (uint8 grey, RGB or RGBA): the digit, its confidence, all ten
-    probabilities and the preprocessing stages; a prompt if `image` is None or blank."""
+    probabilities and the preprocessing stages; a prompt and empty bars if `image` is None or blank."""
     stages = None if image is None else mc.canvas_stages(image)
+    # the same elements either way, so the chart (and plotly.js) is there from the first render: a first drawing
+    # does not wait for the browser to load plotly, and an answer updates the page instead of rebuilding it
+    head, chart, steps = st.container(), st.container(), st.container()
     if stages is None:
-        st.info(blank, icon=":material/edit:")
+        head.info(blank, icon=":material/edit:")
+        with chart:
+            probability_chart(np.zeros(10), key=f"{key}_proba")
         return
     proba = mc.predict_proba(session_model(), stages.centred[None])[0]
     ranked = proba.argsort()[::-1]
     digit, confidence = int(ranked[0]), float(proba[ranked[0]])
     if confidence >= UNSURE:
-        st.markdown(f"### It's a **{digit}** ({confidence:.0%} sure)")
+        head.markdown(f"### It's a **{digit}** ({confidence:.0%} sure)")
     else:
-        st.markdown(f"### Maybe a **{digit}**?")
-        st.warning(
+        head.markdown(f"### Maybe a **{digit}**?")
+        head.warning(
             f"The model is unsure: {digit} ({confidence:.0%}) or {ranked[1]} ({proba[ranked[1]]:.0%}). "
             "Try a bigger, clearer digit.",
             icon=":material/help:",
         )
-    probability_chart(proba, key=f"{key}_proba")
-    st.caption("What the model sees, step by step: the ink's bounding box, fitted into 20x20, "
-               "centred by its centre of mass in 28x28.")
-    digit_grid(
-        [stages.crop, stages.box, stages.centred], ["crop", "20x20", "28x28 (the model's input)"], size=140,
-        alt=["crop", "box", "model input"],
-    )
+    with chart:
+        probability_chart(proba, key=f"{key}_proba")
+    with steps:
+        st.caption("What the model sees, step by step: the ink's bounding box, fitted into 20x20, "
+                   "centred by its centre of mass in 28x28.")
+        digit_grid(
+            [stages.crop, stages.box, stages.centred], ["crop", "20x20", "28x28 (the model's input)"], size=140,
+            alt=["crop", "box", "model input"],
+        )
 
 
 def digit_grid(images, captions, frames=None, size=84, alt=None):
@@ -212,7 +279,7 @@ def _framed(image, colour, size, border=4):
 
 def probability_chart(proba, key):
     """Ten bars, one per digit, the most likely one highlighted."""
-    best = int(np.argmax(proba))
+    best = int(np.argmax(proba)) if proba.any() else None
     fig = go.Figure(
         go.Bar(
             x=list(range(10)),

@@ -3,6 +3,8 @@ loopback port, Debian's chromium through Playwright, and mouse strokes on the ca
 
 import asyncio
 import contextlib
+import dataclasses
+import math
 import os
 import socket
 import subprocess
@@ -78,32 +80,52 @@ def draw(page, strokes):
 
 
 ANSWER = "h3:has-text(\"It's a\"), h3:has-text(\"Maybe a\")"
+ANSWER_BYTES = (b"It's a", b"Maybe a")  # in the websocket message that brings the answer
 PROMPT = "Draw a digit on the black canvas"
+LOOK_S, STROKE_SEGMENT_S = 1.5, 0.25  # a person's pace: a look at each answer, a quarter second per stroke segment
 
 
-async def load(url, pages=8, drawings=5, timeout_ms=120_000):
+async def load(url, pages=8, drawings=5, human=False, timeout_ms=120_000):
     """`pages` browser sessions at once, each drawing `drawings` digits (a 1, then a 7, ...) and clearing the
-    canvas in between. Returns the seconds from each mouse-up to its answer, and what went wrong."""
+    canvas in between: as fast as the browser goes, or at a person's pace if `human`. Returns one Timing per
+    answer and what went wrong."""
     from playwright.async_api import async_playwright
 
-    latencies, problems = [], []
+    timings, problems = [], []
 
     async def visitor(browser, n):
         context = await browser.new_context(viewport={"width": 1400, "height": 1000})
         context.set_default_timeout(timeout_ms)
         page = await context.new_page()
+        marks = {}  # this drawing's moments: mouse-up, the drawing sent, the answer received
+
+        def on_websocket(ws):
+            ws.on("framesent", lambda _: "up" in marks and marks.setdefault("sent", time.perf_counter()))
+            ws.on("framereceived", lambda frame: "up" in marks and isinstance(frame, bytes)
+                  and any(a in frame for a in ANSWER_BYTES) and marks.setdefault("received", time.perf_counter()))
+
+        page.on("websocket", on_websocket)
         await page.goto(url)
         await page.get_by_text(PROMPT).wait_for()
         for i in range(drawings):
             await page.get_by_role("button", name=CANVAS_READY).wait_for()
             box = await page.locator(".st-key-canvas canvas").last.bounding_box()
+            marks.clear()
             for action, x, y in mouse_moves(box, ONE if (n + i) % 2 == 0 else SEVEN):
-                await (page.mouse.move(x, y, steps=5) if action == "move" else getattr(page.mouse, action)())
-            released = time.perf_counter()
+                if action != "move":
+                    await getattr(page.mouse, action)()
+                elif human:
+                    await page.mouse.move(x, y, steps=10)
+                    await asyncio.sleep(STROKE_SEGMENT_S)
+                else:
+                    await page.mouse.move(x, y, steps=5)
+            marks["up"] = time.perf_counter()
             await page.locator(ANSWER).first.wait_for()
-            latencies.append(time.perf_counter() - released)
+            timings.append(Timing.of(marks, time.perf_counter()))
             if await page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]').count():
                 problems.append(f"session {n}, drawing {i}: an error is shown")
+            if human:
+                await asyncio.sleep(LOOK_S)
             await page.get_by_role("button", name=CANVAS_READY).click()
             await page.get_by_text(PROMPT).wait_for()
         await context.close()
@@ -113,4 +135,19 @@ async def load(url, pages=8, drawings=5, timeout_ms=120_000):
         results = await asyncio.gather(*(visitor(browser, n) for n in range(pages)), return_exceptions=True)
         await browser.close()
     problems += [f"session {n}: {r!r}" for n, r in enumerate(results) if isinstance(r, BaseException)]
-    return latencies, problems
+    return timings, problems
+
+
+@dataclasses.dataclass
+class Timing:
+    """Seconds from a mouse-up to its answer on screen, and its three legs (NaN where a frame was not seen)."""
+
+    answer: float
+    send: float  # mouse-up to the drawing sent: the canvas waits 200 ms for more strokes, then encodes a PNG
+    server: float  # sent to the answer received: the server's rerun, and the network
+    render: float  # received to on screen: the browser's rendering
+
+    @classmethod
+    def of(cls, marks, shown):
+        up, sent, received = (marks.get(k, math.nan) for k in ("up", "sent", "received"))
+        return cls(shown - up, sent - up, received - sent, shown - received)

@@ -1,5 +1,6 @@
 """The pages, driven headless by Streamlit's AppTest (the canvas itself needs a browser: see test_browser.py)."""
 
+import gc
 import hashlib
 import io
 import json
@@ -53,6 +54,18 @@ def test_every_page_renders_with_the_model_card(app, page):
     text = card(app)
     assert "`best`" in text and "the shipped model" in text and "parameters: 125,354" in text
     assert "epochs trained: 20" in text and "test accuracy: 99.65%" in text
+
+
+def test_a_rerun_leaves_tensorflow_warm(app, monkeypatch):
+    """Streamlit's keras.backend.clear_session() after every run is off (it dropped TensorFlow's kernel cache),
+    and TensorFlow's and the shipped model's objects are frozen out of the full collection after every run."""
+    import keras
+
+    cleared = []
+    monkeypatch.setattr(keras.backend, "clear_session", lambda *args, **kwargs: cleared.append(args))
+    app.run()
+    assert not app.exception and not cleared
+    assert gc.get_freeze_count() > 100_000
 
 
 def test_blank_canvas_asks_for_a_digit(app):

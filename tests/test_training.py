@@ -1,5 +1,7 @@
 """train(): learning, continuing, reproducing, validating, reporting through callbacks, augmenting."""
 
+import gc
+
 import keras
 import numpy as np
 import pytest
@@ -113,6 +115,23 @@ def test_stop_from_a_callback_leaves_a_usable_model(small):
     assert np.isfinite(evaluate(model, *small[1]).proba).all()
     train(model, small[0], seed=0)  # and training goes on afterwards
     assert epochs_trained(model) == 2
+
+
+def test_a_trained_model_leaves_no_traced_graph_behind(small):
+    """fit's traced step goes with its model: TensorFlow's gradient registry kept it, ~5 MB a model."""
+
+    def graphs():
+        gc.collect()
+        return sum(type(o).__name__ == "FuncGraph" for o in gc.get_objects())
+
+    x, y = small[0][0][:512], small[0][1][:512]
+    counts = []
+    for _ in range(4):
+        model = build_model("basic", seed=0)
+        train(model, (x, y), validation_split=0.25)
+        del model
+        counts.append(graphs())
+    assert counts[1] == counts[2] == counts[3], counts  # the first model may leave module-level traces
 
 
 class Interrupt(Exception):
