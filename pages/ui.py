@@ -25,6 +25,7 @@ SUBSET_VAR = "MNIST_CNN_TRAIN_SUBSET"  # train on the first N training images (t
 MAX_UPLOAD_MB = 20  # the same as server.maxUploadSize in .streamlit/config.toml
 MAX_EPOCHS = 20  # per click, so one visitor cannot hold a CPU for hours
 UNSURE = 0.6  # below this confidence the answer is shown as a guess
+WORKERS = os.cpu_count() or 1  # threads that train and evaluate, shared by all sessions
 RIGHT, WRONG, PLAIN = (31, 111, 235), (214, 39, 40), (110, 110, 110)  # blue, red, grey frames
 BLUE, RED = "#1f6feb", "#d62728"
 
@@ -116,7 +117,7 @@ def workers():
     the most its threads ever used, so with a new thread for every run the server grew ~30 MB a training
     session. And a busy server runs one training per core at a time, not one per visitor.
     """
-    return concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="mnist-worker")
+    return concurrent.futures.ThreadPoolExecutor(WORKERS, thread_name_prefix="mnist-worker")
 
 
 class _RunEnded(Exception):

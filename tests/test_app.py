@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -95,6 +96,19 @@ def test_odd_pictures_get_a_message(app, name, data, message):
     assert not app.exception
     shown = [e.value for e in app.error] + [i.value for i in app.info]
     assert any(message in text for text in shown), shown
+
+
+def test_training_waits_for_a_free_worker(app, monkeypatch):
+    """Every worker busy with other visitors' training: a click's training waits its turn, then runs."""
+    order, release = [], threading.Event()
+    train = mnist_cnn.train
+    monkeypatch.setattr(mnist_cnn, "train", lambda *args, **kwargs: order.append("trained") or train(*args, **kwargs))
+    busy = [ui.workers().submit(release.wait) for _ in range(ui.WORKERS)]
+    threading.Timer(1, lambda: order.append("workers free") or release.set()).start()
+    on(app, "pages/training.py")
+    app.button(key="train_one").click().run()
+    assert not app.exception and "Epoch 21 done" in app.success[0].value
+    assert order == ["workers free", "trained"] and all(job.done() for job in busy)
 
 
 def test_training_one_epoch_updates_history_chart_and_card(app):
