@@ -230,11 +230,12 @@ def show_prediction(image, blank, key):
     """The answer for a drawing or picture (uint8 grey, RGB or RGBA): the digit, its confidence, all ten
     probabilities and the preprocessing stages; a prompt and empty bars if `image` is None or blank."""
     stages = None if image is None else mc.canvas_stages(image)
-    # the chart is there either way, so plotly.js loads with the page rather than with a visitor's first
-    # drawing, and an answer updates the chart instead of building it
-    head = st.container()
+    # the same containers either way: the chart (and plotly.js) is there from the first render, and an answer
+    # updates them in place rather than adding and removing elements, measured faster (BENCHMARKS.md)
+    head, chart, steps = st.container(), st.container(), st.container()
     proba = np.zeros(10) if stages is None else mc.predict_proba(session_model(), stages.centred[None])[0]
-    probability_chart(proba, key=f"{key}_proba")
+    with chart:
+        probability_chart(proba, key=f"{key}_proba")
     if stages is None:
         head.info(blank, icon=":material/edit:")
         return
@@ -249,12 +250,13 @@ def show_prediction(image, blank, key):
             "Try a bigger, clearer digit.",
             icon=":material/help:",
         )
-    st.caption("What the model sees, step by step: the ink's bounding box, fitted into 20x20, "
-               "centred by its centre of mass in 28x28.")
-    digit_grid(
-        [stages.crop, stages.box, stages.centred], ["crop", "20x20", "28x28 (the model's input)"], size=140,
-        alt=["crop", "box", "model input"],
-    )
+    with steps:
+        st.caption("What the model sees, step by step: the ink's bounding box, fitted into 20x20, "
+                   "centred by its centre of mass in 28x28.")
+        digit_grid(
+            [stages.crop, stages.box, stages.centred], ["crop", "20x20", "28x28 (the model's input)"], size=140,
+            alt=["crop", "box", "model input"],
+        )
 
 
 def digit_grid(images, captions, frames=None, size=84, alt=None):
