@@ -1,13 +1,19 @@
-"""mnist_cnn in the browser: this script only routes to the pages."""
+"""mnist_cnn in the browser: this script sets the app up, shows the session's model and routes to the pages."""
 
 import streamlit as st
 
+from app import runtime, session, widgets
+
 st.set_page_config(page_title="mnist_cnn", page_icon=":material/draw:", layout="wide")
-st.navigation(
+session.shipped_model()  # loaded before the runtime freezes what lives as long as the server
+runtime.apply()
+page = st.navigation(
     [
-        st.Page("pages/canvas.py", title="Draw a digit", icon=":material/draw:", default=True),
-        st.Page("pages/training.py", title="Train", icon=":material/model_training:"),
-        st.Page("pages/gallery.py", title="Gallery", icon=":material/grid_view:"),
-        st.Page("pages/data.py", title="Data", icon=":material/dataset:"),
+        st.Page("app/pages/canvas.py", title="Draw a digit", icon=":material/draw:", default=True),
+        st.Page("app/pages/training.py", title="Train", icon=":material/model_training:"),
+        st.Page("app/pages/gallery.py", title="Gallery", icon=":material/grid_view:"),
+        st.Page("app/pages/data.py", title="Data", icon=":material/dataset:"),
     ]
-).run()
+)
+widgets.model_card()
+page.run()

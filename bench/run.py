@@ -3,7 +3,7 @@
     python bench/run.py [--repeats N] [--only epoch drawing browser load sessions best] [--out FILE]
 
 Prints a table (markdown, for BENCHMARKS.md) and writes every raw number to bench/results/latest.json.
-Needs $MNIST_NPZ (or keras' download) and, for `browser`, chromium (see tests/browser.py).
+Needs $MNIST_NPZ (or keras' download) and, for `browser`, chromium (see tools/browser.py).
 """
 
 import argparse
@@ -112,7 +112,7 @@ def browser(repeats, tmp):
     """Cold start to a first answer in chromium, import and load times, and the server's memory."""
     from playwright.sync_api import expect, sync_playwright
 
-    from tests.browser import ONE, draw, launch, serve
+    from tools.browser import ONE, draw, launch, serve
 
     expect.set_options(timeout=300_000)
     code = ("import json, sys, time; t = time.perf_counter(); import mnist_cnn; a = time.perf_counter() - t; "
@@ -157,7 +157,7 @@ def server_memory(chromium, url, pid, drawing_sessions=6, training_sessions=2):
     """Visit every page, draw and train one epoch (all 60k, the app's defaults); then add sessions."""
     from playwright.sync_api import expect
 
-    from tests.browser import ONE, draw
+    from tools.browser import ONE, draw
 
     def rss(field):
         status = Path(f"/proc/{pid}/status").read_text()
@@ -212,7 +212,7 @@ def load_test(repeats, tmp):
     person's pace: mouse-up to answer, and its legs; p50 and p95 of each run's 40 answers, median over runs."""
     import asyncio
 
-    from tests.browser import load, serve
+    from tools.browser import load, serve
 
     rows, raw = [], {}
     with open(tmp / "load.log", "w") as log, serve(log) as (url, _):
@@ -243,7 +243,7 @@ def sessions(tmp, count=20, ttl=5):
     """RSS as sessions that train their own model come and go (training on 3000 images, for time)."""
     from playwright.sync_api import expect, sync_playwright
 
-    from tests.browser import launch, serve
+    from tools.browser import launch, serve
 
     def rss(pid):
         status = Path(f"/proc/{pid}/status").read_text()

@@ -14,7 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chat
 from .errors import MnistCnnError
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
@@ -59,7 +59,7 @@ def _parser():
     return parser
 
 
-def train(args):
+def train(args: argparse.Namespace) -> None:
     from .data import load_mnist
     from .evaluation import evaluate as evaluate_model
     from .files import save_model
@@ -98,7 +98,7 @@ def train(args):
         print(json.dumps(result))
 
 
-def evaluate(args):
+def evaluate(args: argparse.Namespace) -> None:
     from .data import load_mnist
     from .evaluation import evaluate as evaluate_model
     from .files import load_model
@@ -115,7 +115,7 @@ def evaluate(args):
         print(f"  {digit}: {accuracy:.2%}")
 
 
-def predict(args):
+def predict(args: argparse.Namespace) -> None:
     from .drawing import canvas_to_mnist, read_image
     from .evaluation import predict_proba
     from .files import load_model
@@ -130,7 +130,7 @@ def predict(args):
         print(f"{path}: {proba.argmax()} ({proba.max():.1%})")
 
 
-def archs(args):
+def archs(args: argparse.Namespace) -> None:
     from .models import ARCHS, build_model
 
     for name, spec in ARCHS.items():
@@ -143,7 +143,7 @@ def _progress_callback():
     def show(progress):
         """One status line per epoch, redrawn as batches finish."""
         if progress.epoch_logs is None:
-            line = f"batch {progress.batch}/{progress.steps}  loss {progress.curve['loss'][-1]:.4f}"
+            line = f"batch {progress.batch}/{progress.steps}  loss {progress.curve.loss[-1]:.4f}"
             print(f"\repoch {progress.epoch + 1}  {line}", end="", file=sys.stderr, flush=True)
         else:
             metrics = "  ".join(f"{k} {v:.4f}" for k, v in progress.epoch_logs.items())

@@ -8,17 +8,21 @@ import numpy as np
 
 from .errors import DataError
 
+INPUT_SHAPE = (28, 28, 1)  # what every model takes: one grey 28x28 image
+NUM_CLASSES = 10  # the digits 0-9
 ENV_VAR = "MNIST_NPZ"
 # keras.datasets.mnist.load_data() layout; anything else is refused rather than half-used
 LAYOUT = {
-    "x_train": (60000, 28, 28),
+    "x_train": (60000, *INPUT_SHAPE[:2]),
     "y_train": (60000,),
-    "x_test": (10000, 28, 28),
+    "x_test": (10000, *INPUT_SHAPE[:2]),
     "y_test": (10000,),
 }
 
+Split = tuple[np.ndarray, np.ndarray]  # (images, labels)
 
-def load_mnist(path=None):
+
+def load_mnist(path: str | os.PathLike | None = None) -> tuple[Split, Split]:
     """Return ((x_train, y_train), (x_test, y_test)) as uint8 arrays, exactly as keras loads them.
 
     The file comes from `path`, else $MNIST_NPZ, else keras' cache or download.
@@ -63,34 +67,34 @@ def _checked(arrays, source):
         if a.shape != shape or a.dtype != np.uint8:
             raise DataError(f"{source}: {key} is {a.dtype}{list(a.shape)}, expected uint8{list(shape)}")
     for key in ("y_train", "y_test"):
-        if arrays[key].max() > 9:
+        if arrays[key].max() >= NUM_CLASSES:
             raise DataError(f"{source}: {key} holds labels above 9")
     return arrays
 
 
-def as_images(images):
+def as_images(images: np.ndarray) -> np.ndarray:
     """(N,28,28) or (N,28,28,1) images, uint8 0..255 or float 0..1, as a (N,28,28,1) array of the same kind."""
     x = np.asarray(images)
     if x.ndim == 3:
         x = x[..., None]
-    if x.ndim != 4 or x.shape[1:] != (28, 28, 1):
+    if x.ndim != 4 or x.shape[1:] != INPUT_SHAPE:
         raise ValueError(f"expected images of shape (N, 28, 28) or (N, 28, 28, 1), got {x.shape}")
     if x.dtype != np.uint8 and not np.issubdtype(x.dtype, np.floating):
         raise ValueError(f"expected uint8 or float images, got {x.dtype}")
     return x
 
 
-def as_input(images):
+def as_input(images: np.ndarray) -> np.ndarray:
     """Images as the float32 (N,28,28,1) in [0,1] that models take."""
     x = as_images(images)
     return x.astype(np.float32) / 255 if x.dtype == np.uint8 else x.astype(np.float32, copy=False)
 
 
-def as_labels(labels, n, one_hot):
+def as_labels(labels: np.ndarray, n: int, one_hot: bool) -> np.ndarray:
     """Integer (N,) or one-hot (N,10) labels as what a loss needs: one-hot float32 or integer."""
     y = np.asarray(labels)
-    if y.ndim == 2 and y.shape[1] == 10:
+    if y.ndim == 2 and y.shape[1] == NUM_CLASSES:
         y = y.argmax(axis=1)
-    if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer) or (n and (y.min() < 0 or y.max() > 9)):
+    if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer) or (n and (y.min() < 0 or y.max() >= NUM_CLASSES)):
         raise ValueError(f"expected {n} labels 0..9, as integers (N,) or one-hot (N, 10); got {y.dtype}{list(y.shape)}")
-    return np.eye(10, dtype=np.float32)[y] if one_hot else y.astype(np.int32)
+    return np.eye(NUM_CLASSES, dtype=np.float32)[y] if one_hot else y.astype(np.int32)

@@ -3,11 +3,13 @@
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .data import INPUT_SHAPE
 from .errors import ImageError
 
 MAX_PIXELS = 40_000_000  # larger images are refused from their header, before decoding (decompression bombs)
@@ -15,7 +17,7 @@ MIN_CONTRAST = 32  # grey levels ink must stand above the background; less is a 
 INK_LEVEL = 0.3  # share of the strongest ink that counts towards the bounding box (drops paper noise)
 FLOOR = 0.1  # share of the strongest ink below which a pixel is background
 BOX = 20  # MNIST fits each digit's longest side to 20 px...
-SIZE = 28  # ...inside a 28x28 field...
+SIZE = INPUT_SHAPE[0]  # ...inside a 28x28 field...
 CENTRE = 14.0  # ...with its centre of mass here (the training set's mean, in pixel indices)
 
 
@@ -28,13 +30,13 @@ class Stages:
     centred: np.ndarray  # (28, 28): the box placed with its centre of mass at the centre; what the model sees
 
 
-def canvas_to_mnist(image):
+def canvas_to_mnist(image: np.ndarray) -> np.ndarray | None:
     """A uint8 grey, RGB or RGBA image of a digit, any size and polarity, as float32 (28, 28); None if blank."""
     stages = canvas_stages(image)
     return None if stages is None else stages.centred
 
 
-def canvas_stages(image):
+def canvas_stages(image: np.ndarray) -> Stages | None:
     """Like canvas_to_mnist, but return every stage (a Stages), or None when there is no ink."""
     ink = _ink(_grey(image))
     peak = float(ink.max())
@@ -87,7 +89,7 @@ def _ink(grey):
     return np.maximum(g - background, 0)
 
 
-def read_image(source, name=None):
+def read_image(source: str | Path | bytes | BinaryIO, name: str | None = None) -> np.ndarray:
     """Decode an image file (path, bytes or binary file) to a uint8 grey, RGB or RGBA array.
 
     `name` is what error messages call it (default: the path, or "the image").

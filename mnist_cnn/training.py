@@ -3,34 +3,52 @@
 import math
 import threading
 import time
-import weakref
+import types
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 import tensorflow as tf
-from tensorflow.python.framework import ops as tf_ops
 
-from .data import as_images, as_labels
+from .data import INPUT_SHAPE, as_images, as_labels
 from .evaluation import CHUNK, evaluate
 from .models import arch_of
+from .state import state_of
 
 VALIDATION_BATCH = CHUNK  # larger batches are no faster on a CPU, only bigger in memory
 
 
 def train(
-    model, data, epochs=1, batch_size=None, validation_split=0.0, test_data=None, learning_rate=None,
-    callbacks=(), seed=None, augment=None,
-):
-    """Fit `model` on data=(x, y) for `epochs` more epochs and return the Keras History.
+    model: keras.Model,
+    data: tuple[np.ndarray, np.ndarray],
+    epochs: int = 1,
+    batch_size: int | None = None,
+    validation_split: float = 0.0,
+    test_data: tuple[np.ndarray, np.ndarray] | None = None,
+    learning_rate: float | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    seed: int | None = None,
+    augment: bool | None = None,
+) -> keras.callbacks.History:
+    """Fit `model` for `epochs` more epochs and return the Keras History.
 
-    Calling it again continues the same model: optimizer state kept, epoch numbers go on. `batch_size` and
-    `augment` default to the architecture's recipe; `learning_rate` replaces the optimizer's (the one-cycle
-    peak). The validation set is the last `validation_split` of the data, as in Keras. `test_data=(x, y)` is
-    evaluated after each epoch (test_loss, test_accuracy). The same seed gives the same run.
+    Calling it again continues the same model: optimizer state kept, epoch numbers go on. Each epoch goes into
+    training_log(model) as it ends. If training is interrupted (an exception from a callback, say a page that
+    reruns), the epoch under way is logged with "partial" (the share of its batches that ran), the learning
+    rate is put back, and the exception goes on.
 
-    Each epoch goes into training_log(model) as it ends. If training is interrupted (an exception from a
-    callback, say a page that reruns), the epoch under way is logged with "partial": the share of its batches
-    that ran, the learning rate is put back, and the exception goes on.
+    Args:
+        model: a compiled model, from build_model() or load_model().
+        data: (images, labels): (N, 28, 28[, 1]) uint8 or float in [0, 1]; integer or one-hot labels.
+        epochs: how many epochs to train, >= 1.
+        batch_size: default: the architecture's recipe (32 for a model from elsewhere).
+        validation_split: the last share of `data` held out to validate each epoch, as in Keras.
+        test_data: (images, labels) evaluated after each epoch (test_loss, test_accuracy in the log).
+        learning_rate: replaces the optimizer's (the one-cycle peak for architectures that use it).
+        callbacks: Keras callbacks, e.g. Progress; they see the test metrics.
+        seed: the same seed gives the same run (shuffling, augmentation, dropout).
+        augment: random shifts, rotations, scaling and stroke thickness; default: the architecture's recipe.
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
@@ -60,7 +78,6 @@ def train(
     # before the caller's callbacks: they see test metrics, and an epoch is logged before they can interrupt
     log = _Log(test_data)
     done = epochs_trained(model)
-    gradients = set(_GRADIENTS)
     try:
         return model.fit(
             train_batches,
@@ -76,34 +93,20 @@ def train(
         for callback in schedule:
             callback.on_train_end()
         raise
-    finally:
-        _forget_with(model, {name for name in set(_GRADIENTS) - gradients if name.startswith("CustomGradient-")})
 
 
-# Keras' optimizer step goes through tf.distribute's all_reduce, a tf.custom_gradient: each time fit traces it,
-# a gradient function goes into TensorFlow's global registry, never to leave, holding the whole traced step
-# (~5 MB a model, so a server whose visitors train their own models grows without end; keras-team/keras#20552).
-# The registry is read only while a gradient is being traced, so a model's entries can go when it does.
-_GRADIENTS = tf_ops._gradient_registry._registry
-
-
-def _forget_with(model, names):
-    if names:
-        weakref.finalize(model, lambda: [_GRADIENTS.pop(name, None) for name in names])
-
-
-def training_log(model):
+def training_log(model: keras.Model) -> list[dict[str, float]]:
     """One record {"epoch": n, metric: value, ...} for every epoch this model has trained; saved in its file."""
-    return model.__dict__.setdefault("mnist_history", [])  # outside Keras' attribute tracking
+    return state_of(model).log
 
 
-def epochs_trained(model):
+def epochs_trained(model: keras.Model) -> int:
     return len(training_log(model))
 
 
-def model_lock(model):
+def model_lock(model: keras.Model) -> threading.RLock:
     """Held while a batch changes the weights: save_model() takes it too, so a file never mixes two steps."""
-    return model.__dict__.setdefault("_mnist_lock", threading.RLock())
+    return state_of(model).lock
 
 
 class _Log(keras.callbacks.Callback):
@@ -145,7 +148,7 @@ class _Log(keras.callbacks.Callback):
         self.epoch = None
 
 
-def loss_is_sparse(model):
+def loss_is_sparse(model: keras.Model) -> bool:
     """Whether the model's loss takes integer labels (else one-hot)."""
     loss = model.loss
     return (getattr(loss, "name", None) or str(loss)).startswith("sparse")
@@ -159,7 +162,7 @@ def _batches(x, y, batch_size, shuffle=False, seed=None, augment=False):
     def load(index):
         # each batch is cut from the caller's array: no copy of the whole set as a tensor (tens of MB)
         batch = tf.numpy_function(lambda i: x[i], [index], tf.as_dtype(x.dtype), stateful=False)
-        batch = tf.cast(tf.ensure_shape(batch, [None, 28, 28, 1]), tf.float32) / scale
+        batch = tf.cast(tf.ensure_shape(batch, [None, *INPUT_SHAPE]), tf.float32) / scale
         return (augment_batch(batch) if augment else batch), tf.gather(labels, index)
 
     ds = tf.data.Dataset.range(len(x))
@@ -172,7 +175,8 @@ def _batches(x, y, batch_size, shuffle=False, seed=None, augment=False):
     return ds.batch(batch_size).map(load).prefetch(2).with_options(options)
 
 
-def augment_batch(images, max_shift=3.0, max_degrees=12.0, max_zoom=0.15):
+def augment_batch(images: tf.Tensor, max_shift: float = 3.0, max_degrees: float = 12.0,
+                  max_zoom: float = 0.15) -> tf.Tensor:
     """Random shift, rotation, scale and stroke thickness for each image of a (N,28,28,1) float batch."""
     n = tf.shape(images)[0]
 
@@ -197,19 +201,46 @@ def augment_batch(images, max_shift=3.0, max_degrees=12.0, max_zoom=0.15):
     return keras.ops.image.affine_transform(images, transform, interpolation="bilinear")
 
 
+@dataclass(frozen=True)
+class Curve:
+    """The per-batch training curve: each batch's own loss and accuracy, smoothed, at x = epochs done."""
+
+    epoch: tuple[float, ...] = ()
+    loss: tuple[float, ...] = ()
+    accuracy: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Training progress at one moment, safe to hand to another thread: nothing in it changes later."""
+
+    epoch: int  # 0-based, the epoch under way
+    batch: int  # batches done in this epoch
+    steps: int  # batches in an epoch
+    done: int  # batches done in this call
+    total: int  # batches this call will run
+    elapsed: float  # seconds since this call began
+    curve: Curve
+    epoch_logs: Mapping[str, float] | None  # set at an epoch's end: its metrics
+
+    @property
+    def seconds_left(self) -> float:
+        return self.elapsed / self.done * (self.total - self.done) if self.done else float("nan")
+
+
 class Progress(keras.callbacks.Callback):
-    """Training progress for a display: calls `report(progress)` at most every `every` seconds, and at each
+    """Training progress for a display: calls `report(snapshot)` at most every `every` seconds, and at each
     epoch's end (then with `epoch_logs` set).
 
-    `curve` gathers, for every batch, that batch's own loss and accuracy (Keras logs running means over the
-    epoch) smoothed by an exponential moving average, at x = epochs done. Pass the same dict to the next call
-    to continue the curve.
+    The curve gathers, for every batch, that batch's own loss and accuracy (Keras logs running means over the
+    epoch) smoothed by an exponential moving average. Pass the last snapshot's curve to the next call to
+    continue it.
     """
 
-    def __init__(self, report, every=0.3, smoothing=0.9, curve=None):
+    def __init__(self, report, every: float = 0.3, smoothing: float = 0.9, curve: Curve | None = None):
         super().__init__()
         self.report, self.every, self.smoothing = report, every, smoothing
-        self.curve = curve if curve is not None else {"epoch": [], "loss": [], "accuracy": []}
+        self.points = {key: list(getattr(curve or Curve(), key)) for key in ("epoch", "loss", "accuracy")}
 
     def on_train_begin(self, logs=None):
         self.start = self.last = time.perf_counter()
@@ -219,42 +250,34 @@ class Progress(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         if self.first_epoch is None:
             self.first_epoch = epoch
-        self.epoch, self.batch, self.means, self.epoch_logs = epoch, 0, {}, None
+        self.epoch, self.batch, self.means = epoch, 0, {}
 
     def on_train_batch_end(self, batch, logs=None):
         self.batch, self.done = batch + 1, self.done + 1
-        self.curve["epoch"].append(self.epoch + self.batch / self.steps)
+        self.points["epoch"].append(self.epoch + self.batch / self.params["steps"])
         for key in ("loss", "accuracy"):
             mean = float((logs or {}).get(key, np.nan))
             value = self.batch * mean - batch * self.means.get(key, 0.0)  # this batch's own value
             self.means[key] = mean
-            past = self.curve[key][-1] if self.curve[key] else value
-            self.curve[key].append(value if np.isnan(past) else self.smoothing * past + (1 - self.smoothing) * value)
+            line = self.points[key]
+            past = line[-1] if line else value
+            line.append(value if np.isnan(past) else self.smoothing * past + (1 - self.smoothing) * value)
         now = time.perf_counter()
         if now - self.last >= self.every:
             self.last = now
-            self.report(self)
+            self.report(self.snapshot())
 
     def on_epoch_end(self, epoch, logs=None):
-        self.last, self.epoch_logs = time.perf_counter(), dict(logs or {})
-        self.report(self)
+        self.last = time.perf_counter()
+        self.report(self.snapshot(epoch_logs=types.MappingProxyType(dict(logs or {}))))
 
-    @property
-    def steps(self):
-        return self.params["steps"]
-
-    @property
-    def total(self):
-        """Batches this call will run."""
-        return self.steps * (self.params["epochs"] - self.first_epoch)
-
-    @property
-    def elapsed(self):
-        return time.perf_counter() - self.start
-
-    @property
-    def seconds_left(self):
-        return self.elapsed / self.done * (self.total - self.done) if self.done else float("nan")
+    def snapshot(self, epoch_logs: Mapping[str, float] | None = None) -> Snapshot:
+        steps = self.params["steps"]
+        return Snapshot(
+            epoch=self.epoch, batch=self.batch, steps=steps, done=self.done,
+            total=steps * (self.params["epochs"] - self.first_epoch), elapsed=time.perf_counter() - self.start,
+            curve=Curve(**{key: tuple(values) for key, values in self.points.items()}), epoch_logs=epoch_logs,
+        )
 
 
 class OneCycle(keras.callbacks.Callback):
@@ -267,6 +290,7 @@ class OneCycle(keras.callbacks.Callback):
     def __init__(self, steps, warmup=0.2):
         super().__init__()
         self.steps, self.warmup = steps, warmup
+        self.peak = None  # until training begins: an interrupt before that has no rate to put back
 
     def on_train_begin(self, logs=None):
         self.peak = float(self.model.optimizer.learning_rate)
@@ -281,4 +305,5 @@ class OneCycle(keras.callbacks.Callback):
         self.model.optimizer.learning_rate = rate
 
     def on_train_end(self, logs=None):
-        self.model.optimizer.learning_rate = self.peak
+        if self.peak is not None:
+            self.model.optimizer.learning_rate = self.peak

@@ -1,15 +1,20 @@
-"""Shared fixtures: MNIST from $MNIST_NPZ (or keras' download), small subsets, a briefly trained model."""
+"""Shared fixtures and helpers: MNIST from $MNIST_NPZ (or keras' download), small subsets, a briefly trained
+model, the app in Streamlit's AppTest, and image encoding."""
 
+import io
 import os
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import mnist_cnn
 
 SUBSET = 3000  # training images for tests that train: enough to learn, quick on a CPU
+APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 
 
 @pytest.fixture(scope="session")
@@ -40,3 +45,23 @@ def shipped():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def new_session():
+    """Opens a new browser session of the app in Streamlit's AppTest, run once: new_session(timeout=180)."""
+    from streamlit.testing.v1 import AppTest
+
+    return lambda timeout=180: AppTest.from_file(APP, default_timeout=timeout).run()
+
+
+@pytest.fixture(scope="session")
+def encode():
+    """encode(image, fmt="PNG", **options): a numpy array or PIL image as the bytes of an image file."""
+
+    def encoded(image, fmt="PNG", **options):
+        buffer = io.BytesIO()
+        (image if isinstance(image, Image.Image) else Image.fromarray(image)).save(buffer, format=fmt, **options)
+        return buffer.getvalue()
+
+    return encoded

@@ -1,8 +1,6 @@
 """The pages, driven headless by Streamlit's AppTest (the canvas itself needs a browser: see test_browser.py)."""
 
-import gc
 import hashlib
-import io
 import json
 import re
 import subprocess
@@ -11,21 +9,18 @@ import threading
 
 import numpy as np
 import pytest
-from PIL import Image
-from streamlit.testing.v1 import AppTest
 
 import mnist_cnn
-from pages import ui
+from app import dataset, session, workers
 
-APP = "../streamlit_app.py"
-PAGES = ["pages/canvas.py", "pages/training.py", "pages/gallery.py", "pages/data.py"]
+PAGES = ["app/pages/canvas.py", "app/pages/training.py", "app/pages/gallery.py", "app/pages/data.py"]
 
 
 @pytest.fixture
-def app(monkeypatch):
+def app(monkeypatch, new_session):
     """A fresh browser session on the canvas page; the app trains on a 3000-image subset."""
-    monkeypatch.setenv(ui.SUBSET_VAR, "3000")
-    return AppTest.from_file(APP, default_timeout=180).run()
+    monkeypatch.setenv(dataset.SUBSET_VAR, "3000")
+    return new_session()
 
 
 def card(at):
@@ -42,12 +37,6 @@ def weights_digest(model):
     return hashlib.sha256(b"".join(w.tobytes() for w in model.get_weights())).hexdigest()
 
 
-def png(array):
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders_with_the_model_card(app, page):
     on(app, page)
@@ -57,27 +46,15 @@ def test_every_page_renders_with_the_model_card(app, page):
     assert "epochs trained: 20" in text and "test accuracy: 99.65%" in text
 
 
-def test_a_rerun_leaves_tensorflow_warm(app, monkeypatch):
-    """Streamlit's keras.backend.clear_session() after every run is off (it dropped TensorFlow's kernel cache),
-    and TensorFlow's and the shipped model's objects are frozen out of the full collection after every run."""
-    import keras
-
-    cleared = []
-    monkeypatch.setattr(keras.backend, "clear_session", lambda *args, **kwargs: cleared.append(args))
-    app.run()
-    assert not app.exception and not cleared
-    assert gc.get_freeze_count() > 100_000
-
-
 def test_blank_canvas_asks_for_a_digit(app):
     assert any("Draw a digit" in i.value for i in app.info)
     assert not [m for m in app.markdown if "It's a" in m.value]
 
 
-def test_uploaded_picture_is_classified(app, mnist):
+def test_uploaded_picture_is_classified(app, mnist, encode):
     _, (x_test, y_test) = mnist
     paper = 255 - np.kron(x_test[0], np.ones((4, 4), np.uint8))  # a dark digit on light paper, 112x112
-    app.file_uploader(key="digit_upload").set_value(("digit.png", png(paper), "image/png")).run()
+    app.file_uploader(key="digit_upload").set_value(("digit.png", encode(paper), "image/png")).run()
     assert not app.exception and not app.error
     assert any(f"It's a **{y_test[0]}**" in m.value for m in app.markdown)
     assert app.get("plotly_chart")  # the ten probabilities
@@ -85,13 +62,11 @@ def test_uploaded_picture_is_classified(app, mnist):
 
 @pytest.mark.parametrize(
     "name, data, message",
-    [
-        ("notes.png", b"this is text, not a picture", "not"),
-        ("blank.png", png(np.full((64, 64), 255, np.uint8)), "blank"),
-    ],
+    [("notes.png", b"this is text, not a picture", "not"), ("blank.png", np.full((64, 64), 255, np.uint8), "blank")],
     ids=["text", "blank"],
 )
-def test_odd_pictures_get_a_message(app, name, data, message):
+def test_odd_pictures_get_a_message(app, name, data, message, encode):
+    data = data if isinstance(data, bytes) else encode(data)
     app.file_uploader(key="digit_upload").set_value((name, data, "image/png")).run()
     assert not app.exception
     shown = [e.value for e in app.error] + [i.value for i in app.info]
@@ -103,17 +78,17 @@ def test_training_waits_for_a_free_worker(app, monkeypatch):
     order, release = [], threading.Event()
     train = mnist_cnn.train
     monkeypatch.setattr(mnist_cnn, "train", lambda *args, **kwargs: order.append("trained") or train(*args, **kwargs))
-    busy = [ui.workers().submit(release.wait) for _ in range(ui.WORKERS)]
+    busy = [workers.pool().submit(release.wait)[0] for _ in range(workers.WORKERS)]
     threading.Timer(1, lambda: order.append("workers free") or release.set()).start()
-    on(app, "pages/training.py")
+    on(app, "app/pages/training.py")
     app.button(key="train_one").click().run()
     assert not app.exception and "Epoch 21 done" in app.success[0].value
     assert order == ["workers free", "trained"] and all(job.done() for job in busy)
 
 
 def test_training_one_epoch_updates_history_chart_and_card(app):
-    shipped_before = weights_digest(ui.shipped_model())
-    on(app, "pages/training.py")
+    shipped_before = weights_digest(session.shipped_model())
+    on(app, "app/pages/training.py")
     app.selectbox(key="arch").set_value("default").run()
     app.button(key="reset").click().run()
     assert "epochs trained: 0" in card(app) and "a new model" in card(app)
@@ -127,33 +102,33 @@ def test_training_one_epoch_updates_history_chart_and_card(app):
     figure = json.loads(app.get("plotly_chart")[0].proto.spec)
     names = {trace.get("name") for trace in figure["data"]}
     assert {"training (per batch, smoothed)", "validation", "test"} <= names
-    assert len(app.session_state["curve"]["epoch"]) == 17  # 2100 training images in batches of 128
+    assert len(app.session_state["curve"].epoch) == 17  # 2100 training images in batches of 128
 
     app.number_input(key="epochs").set_value(2).run()
     app.button(key="train_many").click().run()
     assert "Epoch 3 done" in app.success[0].value and "epochs trained: 3" in card(app)
-    on(app, "pages/gallery.py")  # the history survives page switches
-    on(app, "pages/training.py")
+    on(app, "app/pages/gallery.py")  # the history survives page switches
+    on(app, "app/pages/training.py")
     assert "epochs trained: 3" in card(app)
     tested = [t for t in json.loads(app.get("plotly_chart")[0].proto.spec)["data"] if t.get("name") == "test"]
     assert tested[0]["x"] == [1, 2, 3]
-    assert weights_digest(ui.shipped_model()) == shipped_before  # the shared model never changes
-    assert len(mnist_cnn.training_log(ui.shipped_model())) == 20
+    assert weights_digest(session.shipped_model()) == shipped_before  # the shared model never changes
+    assert len(mnist_cnn.training_log(session.shipped_model())) == 20
 
 
 def test_training_the_shipped_model_trains_a_copy(app):
-    shipped_before = weights_digest(ui.shipped_model())
-    on(app, "pages/training.py")
+    shipped_before = weights_digest(session.shipped_model())
+    on(app, "app/pages/training.py")
     app.button(key="train_one").click().run()
     assert not app.exception and "Epoch 21 done" in app.success[0].value
     assert "trained further in this session" in card(app)
-    assert app.session_state["model"] is not ui.shipped_model()
-    assert weights_digest(ui.shipped_model()) == shipped_before
+    assert app.session_state["model"] is not session.shipped_model()
+    assert weights_digest(session.shipped_model()) == shipped_before
 
 
 def test_gallery_filters_and_sorts(app, mnist):
     y_test = mnist[1][1]
-    on(app, "pages/gallery.py")
+    on(app, "app/pages/gallery.py")
     mistakes = int(app.metric[1].value.split()[0])
     assert 0 < mistakes < 100  # the shipped model
 
@@ -177,7 +152,7 @@ def test_gallery_filters_and_sorts(app, mnist):
 
 
 def test_bad_model_upload_gets_a_message_and_a_good_one_is_used(app):
-    on(app, "pages/training.py")
+    on(app, "app/pages/training.py")
     app.file_uploader(key="model_upload").set_value(("broken.keras", b"not a zip", "application/zip")).run()
     assert not app.exception and "not a Keras .keras file" in app.error[0].value
     assert "the shipped model" in card(app)
@@ -187,9 +162,9 @@ def test_bad_model_upload_gets_a_message_and_a_good_one_is_used(app):
     assert "uploaded: mine.keras" in card(app) and "`basic`" in card(app)
 
 
-def test_missing_data_is_explained_and_the_canvas_still_works(monkeypatch, tmp_path):
+def test_missing_data_is_explained_and_the_canvas_still_works(monkeypatch, tmp_path, new_session):
     monkeypatch.setenv("MNIST_NPZ", str(tmp_path / "nowhere.npz"))
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = new_session(timeout=60)
     assert not at.exception and not at.error  # the canvas page needs no data
     for page in PAGES[1:]:
         on(at, page)
@@ -198,18 +173,18 @@ def test_missing_data_is_explained_and_the_canvas_still_works(monkeypatch, tmp_p
 
 
 def test_test_predictions_are_computed_once_per_model_state(app):
-    on(app, "pages/training.py")
+    on(app, "app/pages/training.py")
     app.selectbox(key="arch").set_value("default").run()
     app.button(key="reset").click().run()
-    on(app, "pages/gallery.py")
+    on(app, "app/pages/gallery.py")
     first = app.session_state["evaluation"]
     app.toggle(key="gallery_mistakes").set_value(False).run()
-    on(app, "pages/data.py")
-    on(app, "pages/gallery.py")
+    on(app, "app/pages/data.py")
+    on(app, "app/pages/gallery.py")
     assert app.session_state["evaluation"] is first  # reused across reruns and page switches
-    on(app, "pages/training.py")
+    on(app, "app/pages/training.py")
     app.button(key="train_one").click().run()
-    on(app, "pages/gallery.py")
+    on(app, "app/pages/gallery.py")
     assert app.session_state["evaluation"] is not first  # a new model state, new predictions
     assert app.session_state["evaluation"].accuracy == pytest.approx(
         mnist_cnn.training_log(app.session_state["model"])[-1]["test_accuracy"]
@@ -217,25 +192,25 @@ def test_test_predictions_are_computed_once_per_model_state(app):
 
 
 def test_the_core_never_imports_streamlit():
-    modules = ["cli", "data", "drawing", "errors", "evaluation", "files", "models", "training"]
+    modules = ["cli", "data", "drawing", "errors", "evaluation", "files", "models", "state", "training", "vetting"]
     code = f"import sys; [__import__('mnist_cnn.' + m) for m in {modules}]; print('streamlit' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
 
 
-def test_an_untrained_model_says_it_is_unsure(app, mnist):
-    on(app, "pages/training.py")
+def test_an_untrained_model_says_it_is_unsure(app, mnist, encode):
+    on(app, "app/pages/training.py")
     app.selectbox(key="arch").set_value("default").run()
     app.button(key="reset").click().run()
-    on(app, "pages/canvas.py")
-    app.file_uploader(key="digit_upload").set_value(("digit.png", png(mnist[1][0][0]), "image/png")).run()
+    on(app, "app/pages/canvas.py")
+    app.file_uploader(key="digit_upload").set_value(("digit.png", encode(mnist[1][0][0]), "image/png")).run()
     assert not app.exception
     assert "The model is unsure" in app.warning[0].value
     assert any("Maybe a" in m.value for m in app.markdown)
 
 
 def test_gallery_pages_through_all_test_images(app):
-    on(app, "pages/gallery.py")
+    on(app, "app/pages/gallery.py")
     app.toggle(key="gallery_mistakes").set_value(False).run()
     app.selectbox(key="gallery_sort").set_value("test set order").run()
     assert "10,000 images; showing 1-48" in app.caption[-1].value
@@ -246,7 +221,7 @@ def test_gallery_pages_through_all_test_images(app):
 
 
 def test_data_page_reshuffles_its_samples(app):
-    on(app, "pages/data.py")
+    on(app, "app/pages/data.py")
     before = app.get("image")[0].captions
     app.button(key="reshuffle").click().run()
     after = app.get("image")[0].captions
@@ -258,3 +233,24 @@ def test_importing_the_core_loads_neither_tensorflow_nor_data():
     code = "import sys, mnist_cnn; print(sorted(m for m in ('tensorflow', 'keras', 'cv2') if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"  # names load on first use: the canvas page never pays for the data
+
+
+def test_a_newcomer_is_offered_a_new_default_model_first(app):
+    """On the shipped model the Train page's first, primary step starts a new `default` model, with the time an
+    epoch takes; continuing the shipped model stays possible (test_training_the_shipped_model_trains_a_copy)."""
+    on(app, "app/pages/training.py")
+    start = app.button(key="start_new")
+    assert start.proto.type == "primary" and app.button(key="train_one").proto.type == "secondary"
+    offer = app.markdown[0].value
+    assert "To watch a model learn, start a new one" in offer and re.search(r"about \d+ s", offer)
+    start.click().run()
+    assert not app.exception and "`default`" in card(app) and "epochs trained: 0" in card(app)
+    assert not [b for b in app.button if b.key == "start_new"]  # offered only on the shipped model
+    assert app.button(key="train_one").proto.type == "primary"
+    assert re.search(r"an epoch takes about \d+ s", app.caption[-1].value)
+
+
+def test_the_model_card_is_rendered_once_per_run(app):
+    for page in PAGES:
+        on(app, page)
+        assert sum("**Model: `" in m.value for m in app.sidebar.markdown) == 1

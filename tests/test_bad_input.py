@@ -12,16 +12,9 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import mnist_cnn
-from pages import ui
+from app import uploads
 
-APP = "../streamlit_app.py"
 PROMPT = "Draw a digit on the black canvas"
-
-
-def encode(array, fmt="PNG", **kwargs):
-    buffer = io.BytesIO()
-    (array if isinstance(array, Image.Image) else Image.fromarray(array)).save(buffer, format=fmt, **kwargs)
-    return buffer.getvalue()
 
 
 def answers(at):
@@ -32,13 +25,13 @@ def answers(at):
     return None
 
 
-# ---- the canvas: what st_canvas hands back, through ui.show_prediction as the canvas page calls it ----
+# ---- the canvas: what st_canvas hands back, through widgets.answer as the canvas page calls it ----
 
 
 def canvas_page(image):
-    from pages import ui
+    from app import widgets
 
-    ui.show_prediction(image, "Draw a digit on the black canvas to see the model's answer.", "draw")
+    widgets.answer(image, "Draw a digit on the black canvas to see the model's answer.", "draw")
 
 
 def on_canvas(strokes=None, colour=255, thickness=20):
@@ -91,8 +84,8 @@ def test_canvas_one_thin_line_is_a_one():
 
 
 @pytest.fixture
-def app():
-    return AppTest.from_file(APP, default_timeout=120).run()
+def app(new_session):
+    return new_session(timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -107,14 +100,14 @@ def upload(at, name, data, mime="image/png"):
     return at
 
 
-def still_serving(at, digit):
+def still_serving(at, digit, encode):
     """After a bad case the same session still answers a good picture."""
     image, label = digit
     upload(at, "good.png", encode(image))
     assert not at.error and answers(at) == label
 
 
-def photo(image, rng):
+def photo(image, rng, encode):
     """A dark digit on light, unevenly lit, noisy paper, enlarged 8x and saved as a JPEG."""
     ink = cv2.resize(image, (224, 224), interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255
     paper = np.linspace(235, 190, 224)[None, :] * np.ones((224, 1))
@@ -136,38 +129,38 @@ def zip_bytes():
     return buffer.getvalue()
 
 
-def bomb():
+def bomb(encode):
     """A 20000x20000 PNG: small on disk, 400 million pixels once decoded."""
     return encode(Image.new("1", (20000, 20000)))
 
 
 BAD_PICTURES = {
-    "text": (lambda d: b"this is a shopping list, not a picture", "not an image"),
-    "zip": (lambda d: zip_bytes(), "not an image"),
-    "truncated-png": (lambda d: encode(d[0])[:200], "could not be decoded"),
-    "decompression-bomb": (lambda d: bomb(), "too large"),
-    "svg": (lambda d: b'<svg xmlns="http://www.w3.org/2000/svg"><text>7</text></svg>', "not an image"),
-    "over-the-upload-limit": (lambda d: b"\0" * (ui.MAX_UPLOAD_MB * 2**20 + 1), "the limit is 20 MB"),
+    "text": (lambda d, encode: b"this is a shopping list, not a picture", "not an image"),
+    "zip": (lambda d, encode: zip_bytes(), "not an image"),
+    "truncated-png": (lambda d, encode: encode(d[0])[:200], "could not be decoded"),
+    "decompression-bomb": (lambda d, encode: bomb(encode), "too large"),
+    "svg": (lambda d, encode: b'<svg xmlns="http://www.w3.org/2000/svg"><text>7</text></svg>', "not an image"),
+    "over-the-upload-limit": (lambda d, encode: b"\0" * (uploads.MAX_UPLOAD_MB * 2**20 + 1), "the limit is 20 MB"),
 }
 
 
 @pytest.mark.parametrize("case", list(BAD_PICTURES))
-def test_bad_pictures_get_a_clear_message(app, digit, case):
+def test_bad_pictures_get_a_clear_message(app, digit, case, encode):
     make, message = BAD_PICTURES[case]
-    upload(app, f"{case}.png", make(digit))
+    upload(app, f"{case}.png", make(digit, encode))
     assert message in app.error[0].value, app.error[0].value
     assert answers(app) is None
-    still_serving(app, digit)
+    still_serving(app, digit, encode)
 
 
-def test_odd_but_real_pictures_are_read(app, digit, mnist, rng):
+def test_odd_but_real_pictures_are_read(app, digit, mnist, rng, encode):
     image, label = digit
     cases = {
         "animated.gif": animated_gif(image, mnist[1][0][1]),  # the first frame counts
         "16-bit.png": encode(Image.fromarray(image.astype(np.uint16) * 257)),
         "cmyk.jpg": encode(Image.fromarray(255 - image).convert("CMYK"), "JPEG", quality=95),
         "alpha-only.png": encode(np.dstack([np.zeros_like(image)] * 3 + [image])),
-        "photo.jpg": photo(image, rng),
+        "photo.jpg": photo(image, rng, encode),
     }
     for name, data in cases.items():
         upload(app, name, data)
@@ -202,7 +195,7 @@ def test_a_model_with_code_inside_is_refused_and_its_code_never_runs(app, tmp_pa
     marker = tmp_path / "ran.txt"
     data = keras_bytes(lambda_model(marker))  # building it runs the function once, here in the test
     marker.unlink()
-    app.switch_page("pages/training.py").run()
+    app.switch_page("app/pages/training.py").run()
     app.file_uploader(key="model_upload").set_value(("hostile.keras", data, "application/zip")).run()
     assert not app.exception and "Lambda" in app.error[0].value
     assert not marker.exists()  # refused before anything in the file was called
@@ -220,9 +213,9 @@ def test_bad_model_files_get_a_clear_message(app, case):
         "truncated": (good[: len(good) // 2], "not a Keras .keras file"),
         "input-32x32x3": (keras_bytes(other_model((32, 32, 3))), "(28, 28, 1) image input"),
         "five-outputs": (keras_bytes(other_model(outputs=5)), "10 digit probabilities"),
-        "over-the-upload-limit": (b"\0" * (ui.MAX_UPLOAD_MB * 2**20 + 1), "the limit is 20 MB"),
+        "over-the-upload-limit": (b"\0" * (uploads.MAX_UPLOAD_MB * 2**20 + 1), "the limit is 20 MB"),
     }[case]
-    app.switch_page("pages/training.py").run()
+    app.switch_page("app/pages/training.py").run()
     app.file_uploader(key="model_upload").set_value((f"{case}.keras", data, "application/zip")).run()
     assert not app.exception and message in app.error[0].value, app.error[0].value
     card = " ".join(m.value for m in app.sidebar.markdown)
@@ -241,7 +234,8 @@ def npz(path, **arrays):
 
 
 @pytest.mark.parametrize("case", ["missing", "corrupt", "wrong-shapes"])
-def test_bad_data_files_are_explained_and_drawing_still_works(monkeypatch, tmp_path, digit, case):
+def test_bad_data_files_are_explained_and_drawing_still_works(monkeypatch, tmp_path, digit, case, new_session,
+                                                               encode):
     path = tmp_path / f"{case}.npz"
     if case == "corrupt":
         path.write_bytes(b"PK\x03\x04 this is not a whole npz")
@@ -249,12 +243,12 @@ def test_bad_data_files_are_explained_and_drawing_still_works(monkeypatch, tmp_p
         small = np.zeros((100, 28, 28), np.uint8)
         npz(path, x_train=small, y_train=np.zeros(100, np.uint8), x_test=small, y_test=np.zeros(100, np.uint8))
     monkeypatch.setenv("MNIST_NPZ", str(path))
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    for page in ["pages/training.py", "pages/gallery.py", "pages/data.py"]:
+    at = new_session(timeout=60)
+    for page in ["app/pages/training.py", "app/pages/gallery.py", "app/pages/data.py"]:
         at.switch_page(page).run()
         assert not at.exception
         error = at.error[0].value
         assert "MNIST could not be loaded" in error and path.name in error
-    at.switch_page("pages/canvas.py").run()
+    at.switch_page("app/pages/canvas.py").run()
     assert not at.exception and not at.error
-    still_serving(at, digit)
+    still_serving(at, digit, encode)

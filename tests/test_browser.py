@@ -1,9 +1,12 @@
 """The app in a real browser: `streamlit run` on a free port, Debian's chromium driven by Playwright.
 
-Set MNIST_CNN_SCREENSHOTS=docs to refresh the README's screenshots of each page.
+Every test here is marked `browser` (deselect with -m "not browser"); Playwright is imported only when a test runs,
+so the module is collected where it is not installed. Set MNIST_CNN_SCREENSHOTS=docs to refresh the README's
+screenshots of each page.
 """
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import os
@@ -14,15 +17,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from playwright.sync_api import expect, sync_playwright
 
 import mnist_cnn
-from pages import ui
-from tests.browser import ONE, ROOT, SEVEN, draw, launch, load, serve
+from app import dataset, widgets
+from tools.browser import ONE, ROOT, SEVEN, draw, launch, load, serve
+
+pytestmark = pytest.mark.browser
 
 SHOTS = os.environ.get("MNIST_CNN_SCREENSHOTS")
 WAIT = 120_000  # ms; a cold TensorFlow on a busy 2-core machine is slow
-expect.set_options(timeout=WAIT)
+
+
+def expect(actual, message=None):
+    """Playwright's expect (its timeout set to WAIT by the browser fixture), imported when a test runs."""
+    from playwright.sync_api import expect
+
+    return expect(actual, message)
 
 
 def models_digest():
@@ -33,7 +43,7 @@ def models_digest():
 def server(tmp_path_factory):
     before = models_digest()
     path = tmp_path_factory.mktemp("server") / "streamlit.log"
-    with open(path, "w") as log, serve(log, env={ui.SUBSET_VAR: "3000"}) as (url, _):
+    with open(path, "w") as log, serve(log, env={dataset.SUBSET_VAR: "3000"}) as (url, _):
         yield url
     assert "Traceback" not in path.read_text(), "the server logged an exception"
     assert models_digest() == before  # visitors trained, uploaded and downloaded: models/ is as it was
@@ -41,6 +51,9 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=WAIT)
     with sync_playwright() as playwright:
         browser = launch(playwright)
         yield browser
@@ -141,11 +154,11 @@ def test_gallery_frames_right_in_blue_and_wrong_in_red(page):
     wrong = page.locator('img[alt^="wrong"]')
     expect(wrong.first).to_be_visible()
     assert page.locator('img[alt^="right"]').count() == 0  # mistakes only, by default
-    assert np.abs(frame_colour(wrong.first) - ui.WRONG).max() < 40
+    assert np.abs(frame_colour(wrong.first) - widgets.WRONG).max() < 40
     page.get_by_text("Only mistakes").click()
     right = page.locator('img[alt^="right"]')
     expect(right.first).to_be_visible()
-    assert np.abs(frame_colour(right.first) - ui.RIGHT).max() < 40
+    assert np.abs(frame_colour(right.first) - widgets.RIGHT).max() < 40
     # a click on the confusion matrix cell (true 9, predicted 4) shows just those images
     page.locator(".js-plotly-plot").first.locator("path.point").nth(94).click(force=True)
     expect(page.locator('[data-testid="stImageCaption"]').first).to_have_text(re.compile(r"^4 \(.*true 9$"))
@@ -166,6 +179,53 @@ def test_every_page_opens_without_an_exception(page, path, title):
     no_exception_shown(page)
     if path == "/data":
         screenshot(page, "data")
+
+
+MENU = ["Draw a digit", "Train", "Gallery", "Data"]  # the sidebar's pages, as streamlit_app.py routes them
+
+
+def menu(page):
+    """The labels of the sidebar's page links."""
+    return page.locator('[data-testid="stSidebarNavLink"] [data-testid="stMarkdownContainer"]')
+
+
+@contextlib.contextmanager
+def first_request(browser, tmp_path, path):
+    """A fresh server whose first request is `/path`: yield (page, url) once the page is there and settled.
+
+    Streamlit picks its pages before the first script run: a `pages/` folder beside streamlit_app.py made it show
+    the folder's files as pages (the helper modules too) instead of st.navigation's, until someone opened `/`."""
+    log_path = tmp_path / "streamlit.log"
+    with open(log_path, "w") as log, serve(log, env={dataset.SUBSET_VAR: "1000"}) as (url, _):
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, base_url=url)
+        context.set_default_timeout(WAIT)
+        page = context.new_page()
+        page.goto(f"/{path}")
+        expect(page.locator("h1")).to_be_visible()
+        settled(page)
+        yield page, url
+        no_exception_shown(page)
+        context.close()
+    assert "Traceback" not in log_path.read_text(), "the server logged an exception"
+
+
+@pytest.mark.parametrize("path, title", [("training", "Train a CNN"), ("gallery", "Gallery of test predictions"),
+                                         ("data", "The MNIST data"), ("canvas", "Draw a digit")])
+def test_a_deep_link_as_a_fresh_servers_first_request_has_the_apps_menu(browser, tmp_path, path, title):
+    with first_request(browser, tmp_path, path) as (page, url):
+        expect(page.locator("h1")).to_have_text(title)
+        expect(menu(page)).to_have_text(MENU, timeout=10_000)
+        if path != "canvas":  # the default page's address is `/`: Streamlit answers /canvas with it
+            expect(page).to_have_url(f"{url}/{path}")
+
+
+@pytest.mark.parametrize("module", ["ui", "runtime", "widgets", "session", "workers"])
+def test_a_module_as_a_fresh_servers_first_request_is_no_page(browser, tmp_path, module):
+    with first_request(browser, tmp_path, module) as (page, url):
+        expect(page.locator('[data-testid="stDialog"]')).to_contain_text("Page not found")
+        expect(page.locator("h1")).to_have_text("Draw a digit")  # the default page, not an empty one
+        expect(page).to_have_url(f"{url}/")
+        expect(menu(page)).to_have_text(MENU, timeout=10_000)
 
 
 def test_a_page_switch_mid_epoch_leaves_a_consistent_history(page):
@@ -212,7 +272,7 @@ def test_eight_visitors_drawing_at_once_all_get_answers(server):
 
 def test_after_a_restart_the_app_comes_back_with_the_shipped_model(browser, tmp_path):
     for run in range(2):
-        with open(tmp_path / f"run-{run}.log", "w") as log, serve(log, env={ui.SUBSET_VAR: "1000"}) as (url, _):
+        with open(tmp_path / f"run-{run}.log", "w") as log, serve(log, env={dataset.SUBSET_VAR: "1000"}) as (url, _):
             context = browser.new_context(base_url=url)
             context.set_default_timeout(WAIT)
             page = context.new_page()

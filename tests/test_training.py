@@ -1,13 +1,14 @@
 """train(): learning, continuing, reproducing, validating, reporting through callbacks, augmenting."""
 
-import gc
+import dataclasses
+import types
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from mnist_cnn import Progress, build_model, epochs_trained, evaluate, train, training_log
+from mnist_cnn import Curve, Progress, Snapshot, build_model, epochs_trained, evaluate, train, training_log
 from mnist_cnn.training import augment_batch
 
 
@@ -117,23 +118,6 @@ def test_stop_from_a_callback_leaves_a_usable_model(small):
     assert epochs_trained(model) == 2
 
 
-def test_a_trained_model_leaves_no_traced_graph_behind(small):
-    """fit's traced step goes with its model: TensorFlow's gradient registry kept it, ~5 MB a model."""
-
-    def graphs():
-        gc.collect()
-        return sum(type(o).__name__ == "FuncGraph" for o in gc.get_objects())
-
-    x, y = small[0][0][:512], small[0][1][:512]
-    counts = []
-    for _ in range(4):
-        model = build_model("basic", seed=0)
-        train(model, (x, y), validation_split=0.25)
-        del model
-        counts.append(graphs())
-    assert counts[1] == counts[2] == counts[3], counts  # the first model may leave module-level traces
-
-
 class Interrupt(Exception):
     """What a page's rerun does to training: an exception out of a callback."""
 
@@ -174,22 +158,50 @@ def test_learning_rate_replaces_the_optimizers(small):
     assert float(model.optimizer.learning_rate) == pytest.approx(0.005)
 
 
-def test_progress_reports_throttled_with_a_smoothed_curve_and_time_left(small):
+def test_progress_reports_throttled_snapshots_with_a_smoothed_curve_and_time_left(small):
     model = build_model("default", seed=0)
     reports = []
-    progress = Progress(lambda p: reports.append((p.epoch, p.batch, p.epoch_logs, p.seconds_left)), every=1e9)
-    train(model, small[0], epochs=2, callbacks=[progress], seed=0)
+    train(model, small[0], epochs=2, callbacks=[Progress(reports.append, every=1e9)], seed=0)
     steps = -(-len(small[0][0]) // 128)
-    assert [(e, b) for e, b, _, _ in reports] == [(0, steps), (1, steps)]  # only the epoch ends at this throttle
-    assert reports[-1][2]["loss"] == pytest.approx(training_log(model)[1]["loss"]) and reports[-1][3] == 0
-    curve = progress.curve
-    assert len(curve["epoch"]) == len(curve["loss"]) == 2 * steps
-    assert curve["epoch"][0] == pytest.approx(1 / steps) and curve["epoch"][-1] == pytest.approx(2)
-    assert curve["loss"][-1] < curve["loss"][0] and curve["accuracy"][-1] > 0.8
-    again = Progress(reports.append, curve=curve)
-    train(model, small[0], callbacks=[again], seed=0)
-    assert len(curve["epoch"]) == 3 * steps and curve["epoch"][-1] == pytest.approx(3)  # one curve goes on
-    assert len(reports) > 3  # the default throttle reports within the epoch too
+    assert [(r.epoch, r.batch) for r in reports] == [(0, steps), (1, steps)]  # only the epoch ends at this throttle
+    assert reports[-1].epoch_logs["loss"] == pytest.approx(training_log(model)[1]["loss"])
+    assert reports[-1].seconds_left == 0 and reports[-1].done == reports[-1].total == 2 * steps
+    curve = reports[-1].curve
+    assert len(curve.epoch) == len(curve.loss) == len(curve.accuracy) == 2 * steps
+    assert curve.epoch[0] == pytest.approx(1 / steps) and curve.epoch[-1] == pytest.approx(2)
+    assert curve.loss[-1] < curve.loss[0] and curve.accuracy[-1] > 0.8
+    assert len(reports[0].curve.epoch) == steps  # the first snapshot did not grow with the second epoch
+    more = []
+    train(model, small[0], callbacks=[Progress(more.append, curve=curve)], seed=0)
+    assert len(more[-1].curve.epoch) == 3 * steps and more[-1].curve.epoch[-1] == pytest.approx(3)  # it goes on
+    assert len(curve.epoch) == 2 * steps  # and the curve handed in is unchanged
+    assert len(more) > 1  # the default throttle reports within the epoch too
+
+
+def test_progress_snapshots_cannot_change():
+    """A snapshot crosses from the training thread to the page's: nothing in it can be changed afterwards."""
+    snapshot = Snapshot(epoch=0, batch=1, steps=2, done=1, total=2, elapsed=0.5, curve=Curve((0.5,), (1.0,), (0.1,)),
+                        epoch_logs=types.MappingProxyType({"loss": 1.0}))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        snapshot.batch = 2
+    with pytest.raises(TypeError):
+        snapshot.epoch_logs["loss"] = 0.0
+    with pytest.raises(AttributeError):
+        snapshot.curve.loss.append(0.0)
+
+
+def test_an_interrupt_before_training_begins_goes_on_as_it_is(small, monkeypatch):
+    """Ctrl-C before Keras calls on_train_begin: the KeyboardInterrupt, not an AttributeError from the schedule."""
+    model = build_model("default", seed=0)
+    peak = float(model.optimizer.learning_rate)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(model, "fit", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(model, small[0], seed=0)
+    assert training_log(model) == [] and float(model.optimizer.learning_rate) == pytest.approx(peak)
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,8 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 import mnist_cnn as mc
-from pages import ui
+from app import uploads, widgets
 
-ui.model_card()
 st.title("Draw a digit")
 draw, upload = st.tabs(["Draw", "Upload a picture"])
 
@@ -23,25 +22,21 @@ def drawing():
         )
         st.caption("Draw one digit, big, in white. Undo and clear are in the canvas toolbar.")
     with right:
-        ui.show_prediction(canvas.image_data, "Draw a digit on the black canvas to see the model's answer.", "draw")
+        widgets.answer(canvas.image_data, "Draw a digit on the black canvas to see the model's answer.", "draw")
 
 
 with draw:
     drawing()
 
 with upload:
-    file = st.file_uploader(
-        "A picture of one digit: dark on light paper or light on dark",
-        type=["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"], key="digit_upload",
-    )
+    file = st.file_uploader("A picture of one digit: dark on light paper or light on dark",
+                            type=uploads.PICTURE_TYPES, key="digit_upload")
     image = None
     if file is not None:
         try:
-            if message := ui.too_big(file):
-                raise mc.ImageError(message)
-            image = mc.read_image(file.getvalue(), name=file.name)
+            image = uploads.picture(file)
         except mc.ImageError as e:
             st.error(str(e), icon=":material/broken_image:")
     if file is None or image is not None:
         blank = "Upload a PNG or JPEG of a digit." if file is None else "No digit found: the picture looks blank."
-        ui.show_prediction(image, blank, "upload")
+        widgets.answer(image, blank, "upload")

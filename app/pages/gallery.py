@@ -1,19 +1,17 @@
 """The 10,000 test images as the session's model sees them: blue when right, red when wrong."""
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
-from pages import ui
+from app import charts, dataset, session, widgets
 
 PER_PAGE = 48
 ANY = "any"
 SORTS = ["most confident first", "least confident first", "test set order"]
 
-ui.model_card()
 st.title("Gallery of test predictions")
-_, (x_test, y_test) = ui.mnist_or_stop()
-result = ui.test_evaluation()
+_, (x_test, y_test) = dataset.mnist_or_stop()
+result = session.test_evaluation()
 predicted, confidence = result.predicted, result.proba.max(axis=1)
 right = predicted == y_test
 
@@ -33,37 +31,17 @@ def pick_cell():
 
 with st.expander("Confusion matrix and per-digit accuracy", expanded=True):
     left, right_col = st.columns([3, 2])
-    digits = list(range(10))
-    counts = result.confusion
-    fig = go.Figure(
-        [
-            go.Heatmap(z=np.log1p(counts), x=digits, y=digits, text=counts, texttemplate="%{text}",
-                       colorscale="Blues", showscale=False, hoverinfo="skip"),
-            # invisible points over the cells: a heatmap cannot be selected, points can
-            go.Scatter(x=np.tile(digits, 10), y=np.repeat(digits, 10), mode="markers",
-                       marker=dict(size=28, symbol="square", opacity=0), customdata=counts.ravel(),
-                       hovertemplate="true %{y}, predicted %{x}: %{customdata}<extra></extra>"),
-        ]
-    )
-    fig.update_layout(
-        height=420, margin=dict(l=10, r=10, t=30, b=10), clickmode="event+select", dragmode=False,
-        xaxis=dict(title="predicted", tickmode="linear", side="top", range=[-0.5, 9.5]),
-        yaxis=dict(title="true", tickmode="linear", range=[9.5, -0.5]),
-    )
-    left.plotly_chart(fig, key="confusion", on_select=pick_cell, selection_mode="points",
-                      config={"displayModeBar": False})
-    left.caption("Click a cell to see those images.")
-    bars = go.Figure(go.Bar(x=digits, y=result.per_class, marker_color=ui.BLUE,
-                            text=[f"{a:.1%}" for a in result.per_class], textposition="outside"))
-    bars.update_layout(height=420, margin=dict(l=10, r=10, t=30, b=10), title="Accuracy per true digit",
-                       xaxis=dict(tickmode="linear"), yaxis=dict(range=[min(0.9, np.nanmin(result.per_class)), 1.005],
-                                                             tickformat=".0%"))
-    right_col.plotly_chart(bars, config={"displayModeBar": False})
+    with left:
+        widgets.chart(charts.confusion(result.confusion), key="confusion", on_select=pick_cell,
+                      selection_mode="points")
+        st.caption("Click a cell to see those images.")
+    with right_col:
+        widgets.chart(charts.per_digit(result.per_class))
 
 cols = st.columns(4)
 mistakes_only = cols[0].toggle("Only mistakes", value=True, key="gallery_mistakes")
-true = cols[1].selectbox("True digit", [ANY, *digits], key="gallery_true")
-pred = cols[2].selectbox("Predicted digit", [ANY, *digits], key="gallery_pred")
+true = cols[1].selectbox("True digit", [ANY, *charts.DIGITS], key="gallery_true")
+pred = cols[2].selectbox("Predicted digit", [ANY, *charts.DIGITS], key="gallery_pred")
 sort = cols[3].selectbox("Order", SORTS, key="gallery_sort")
 
 mask = ~right if mistakes_only else np.ones_like(right)
@@ -85,9 +63,9 @@ page = st.number_input(f"Page (of {pages})", 1, pages, 1, key=page_key) if pages
 st.caption(f"{len(shown):,} images; showing {(page - 1) * PER_PAGE + 1}-{min(page * PER_PAGE, len(shown))}. "
            "Captions: predicted (confidence) · true digit.")
 on_page = shown[(page - 1) * PER_PAGE : page * PER_PAGE]
-ui.digit_grid(
+widgets.digit_grid(
     x_test[on_page],
     [f"{predicted[i]} ({confidence[i]:.0%}) · true {y_test[i]}" for i in on_page],
-    frames=[ui.RIGHT if right[i] else ui.WRONG for i in on_page],
+    frames=[widgets.RIGHT if right[i] else widgets.WRONG for i in on_page],
     alt=[f"{'right' if right[i] else 'wrong'}: test image {i}" for i in on_page],
 )

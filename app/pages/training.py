@@ -3,16 +3,28 @@
 import streamlit as st
 
 import mnist_cnn as mc
-from pages import ui
+from app import charts, dataset, session, uploads, widgets, workers
 
 BATCH_SIZES = [32, 64, 128, 256, 512]
+MAX_EPOCHS = 20  # per click, so one visitor cannot hold a CPU for hours
+FIRST_ARCH = "default"  # what a newcomer trains: it learns visibly in one epoch of a few seconds
+
+
+@st.cache_data(show_spinner=False)
+def arch_summary(arch: str) -> str:
+    return mc.summary(mc.build_model(arch))
+
+
+def epoch_time(arch: str, images: int) -> str:
+    """About how long an epoch of `arch` on `images` training images takes on a 2-core CPU."""
+    return f"about {max(1, round(mc.ARCHS[arch].epoch_seconds * images / 60_000))} s"
+
 
 state = st.session_state
-ui.model_card()
 st.title("Train a CNN")
-(x_train, y_train), test = ui.mnist_or_stop()
-x_train, y_train = x_train[: ui.training_subset()], y_train[: ui.training_subset()]
-model = ui.session_model()
+(x_train, y_train), test = dataset.mnist_or_stop()
+x_train, y_train = x_train[: dataset.training_subset()], y_train[: dataset.training_subset()]
+model = session.model()
 spec = mc.ARCHS.get(model.name)
 
 # a run that ended while training was under way was interrupted: Stop, a page switch or another rerun
@@ -23,17 +35,32 @@ if state.pop("training", False):
 if message := state.pop("trained", None):
     st.success(message, icon=":material/check:")
 
+validation_split = state.get("validation_split", 0.3)
+images = round(len(x_train) * (1 - validation_split))
+if session.is_shipped():
+    with st.container(border=True):
+        st.markdown(
+            f"This is the shipped model, `{model.name}`: {mc.epochs_trained(model)} epochs, "
+            f"{mc.shipped_record().get('test_accuracy', 0):.2%} on the test images. One more epoch barely moves it "
+            f"and takes {epoch_time(model.name, images)}. **To watch a model learn, start a new one**: "
+            f"`{FIRST_ARCH}` reaches ~99 % in one epoch of {epoch_time(FIRST_ARCH, images)}."
+        )
+        if st.button(f"Start a new `{FIRST_ARCH}` model", key="start_new", type="primary", icon=":material/add:"):
+            session.set_model(mc.build_model(FIRST_ARCH), "a new model, trained in this session")
+            st.rerun()
+        st.caption("Or train the shipped model further with the buttons below: this session gets its own copy.")
+
 with st.expander("Model", expanded=False):
     names = list(mc.ARCHS)
     arch = st.selectbox("Architecture", names, index=names.index(model.name) if spec else 0, key="arch")
-    st.caption(mc.ARCHS[arch].description)
-    st.code(ui.arch_summary(arch), language=None)
+    st.caption(f"{mc.ARCHS[arch].description}. An epoch here: {epoch_time(arch, images)}.")
+    st.code(arch_summary(arch), language=None)
     left, right = st.columns(2)
     if left.button(f"Reset: a new, untrained `{arch}`", key="reset", icon=":material/restart_alt:"):
-        ui.set_model(mc.build_model(arch), "a new model, trained in this session")
+        session.set_model(mc.build_model(arch), "a new model, trained in this session")
         st.rerun()
-    if right.button("Back to the shipped model", key="shipped", disabled=model is ui.shipped_model()):
-        ui.set_model(ui.shipped_model(), "the shipped model")
+    if right.button("Back to the shipped model", key="shipped", disabled=session.is_shipped()):
+        session.set_model(session.shipped_model(), "the shipped model")
         st.rerun()
 
 with st.expander("Save or load", expanded=False):
@@ -42,7 +69,7 @@ with st.expander("Save or load", expanded=False):
         "Download this model (.keras)", data=lambda: mc.model_bytes(model), file_name=f"mnist_cnn-{model.name}.keras",
         mime="application/zip", key="download", on_click="ignore", icon=":material/download:",
     )
-    right.file_uploader("Upload a .keras model", type=["keras"], key="model_upload", on_change=ui.load_uploaded_model)
+    right.file_uploader("Upload a .keras model", type=["keras"], key="model_upload", on_change=uploads.take_model)
     if error := state.pop("upload_error", None):
         st.error(error, icon=":material/error:")
 
@@ -62,33 +89,42 @@ learning_rate = cols[2].number_input(
 )
 
 cols = st.columns([1, 1, 1, 1])
-one = cols[0].button("Train one epoch", key="train_one", type="primary", icon=":material/play_arrow:")
-epochs = cols[1].number_input("Epochs", 1, ui.MAX_EPOCHS, 3, key="epochs", label_visibility="collapsed")
+one = cols[0].button("Train one epoch", key="train_one", icon=":material/play_arrow:",
+                     type="secondary" if session.is_shipped() else "primary")
+epochs = cols[1].number_input("Epochs", 1, MAX_EPOCHS, 3, key="epochs", label_visibility="collapsed")
 many = cols[2].button(f"Train {epochs} epochs", key="train_many", icon=":material/fast_forward:")
 cols[3].button("Stop", key="stop", icon=":material/stop:", help="ends training after the current batch")
+estimate = f"; an epoch takes {epoch_time(model.name, images)} on a 2-core server" if spec else ""
 st.caption(f"Trains on {len(x_train):,} MNIST training images ({validation_split:.0%} held out for validation) "
-           "and tests on the 10,000 test images after each epoch.")
+           f"and tests on the 10,000 test images after each epoch{estimate}.")
 
-progress = st.empty()
-chart = st.empty()
-chart.plotly_chart(ui.training_chart(mc.training_log(model), state.curve))
+notice, progress, chart = st.empty(), st.empty(), st.empty()
+with chart:
+    widgets.chart(charts.training(mc.training_log(model), state.curve))
 
 if one or many:
-    model = ui.own_model()
+    model = session.own_model()
 
-    def report(p):
-        left = "" if p.seconds_left != p.seconds_left else f" · {p.seconds_left:.0f} s left"
-        progress.progress(min(p.done / p.total, 1.0),
-                          text=f"Epoch {p.epoch + 1} · batch {p.batch}/{p.steps}{left}")
-        chart.plotly_chart(ui.training_chart(mc.training_log(model), state.curve))
+    def waiting(seconds: float) -> None:
+        notice.info(f"Other visitors are training: yours starts as soon as a trainer is free ({seconds:.0f} s so far).",
+                    icon=":material/hourglass_top:")
+
+    def report(snapshot: mc.Snapshot) -> None:
+        notice.empty()
+        state.curve = snapshot.curve
+        left = "" if snapshot.seconds_left != snapshot.seconds_left else f" · {snapshot.seconds_left:.0f} s left"
+        progress.progress(min(snapshot.done / snapshot.total, 1.0),
+                          text=f"Epoch {snapshot.epoch + 1} · batch {snapshot.batch}/{snapshot.steps}{left}")
+        with chart:
+            widgets.chart(charts.training(mc.training_log(model), snapshot.curve))
 
     state.training = True  # still set on the next run if this one is interrupted
-    ui.train(
-        model, report, data=(x_train, y_train), epochs=1 if one else int(epochs), batch_size=batch_size,
-        validation_split=validation_split, test_data=test, learning_rate=learning_rate,
+    workers.train(
+        model, report, waiting, state.curve, data=(x_train, y_train), epochs=1 if one else int(epochs),
+        batch_size=batch_size, validation_split=validation_split, test_data=test, learning_rate=learning_rate,
     )
     state.training = False
-    ui.release_memory()
+    workers.release_memory()
     last = mc.training_log(model)[-1]
     state.trained = f"Epoch {last['epoch']} done: test accuracy {last['test_accuracy']:.2%}."
     st.rerun()

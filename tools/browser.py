@@ -1,5 +1,6 @@
-"""The app in a real browser, for the browser tests and the benchmarks: a `streamlit run` server on a free
-loopback port, Debian's chromium through Playwright, and mouse strokes on the canvas."""
+"""The app in a real browser, for the browser tests (tests/test_browser.py) and the benchmarks
+(bench/run.py): a `streamlit run` server on a free loopback port, Debian's chromium through Playwright, and
+mouse strokes on the canvas."""
 
 import asyncio
 import contextlib

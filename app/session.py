@@ -1,0 +1,59 @@
+"""This browser session's model: the shipped one, shared and never changed, until the visitor trains, resets
+or uploads; from then on a model of its own in st.session_state, freed with the session."""
+
+import keras
+import streamlit as st
+
+import mnist_cnn as mc
+from app import dataset, workers
+
+
+@st.cache_resource(show_spinner="Loading the shipped model…")
+def shipped_model() -> keras.Model:
+    return mc.load_model()
+
+
+@st.cache_resource(show_spinner="Classifying the 10,000 test images…")
+def _shipped_evaluation(source: str | None) -> mc.Evaluation:  # keyed on the data file
+    _, (x_test, y_test) = dataset.mnist()
+    return mc.evaluate(shipped_model(), x_test, y_test)
+
+
+def model() -> keras.Model:
+    """The model this session reads drawings with and trains."""
+    if "model" not in st.session_state:
+        set_model(shipped_model(), "the shipped model")
+    return st.session_state.model
+
+
+def is_shipped() -> bool:
+    return model() is shipped_model()
+
+
+def set_model(new: keras.Model, origin: str) -> None:
+    """Make `new` this session's model; `origin` says where it came from."""
+    state = st.session_state
+    state.model, state.origin, state.evaluation = new, origin, None
+    state.model_id = state.get("model_id", 0) + 1  # widgets keyed on it start from the new model's settings
+    state.curve = mc.Curve()  # the per-batch training curve, this session's only
+
+
+def own_model() -> keras.Model:
+    """The session's model, first copied if it is the shared shipped one, ready to be changed."""
+    if is_shipped():
+        with st.spinner("Copying the shipped model for this session…"):
+            set_model(mc.copy_model(shipped_model()), "the shipped model, trained further in this session")
+    st.session_state.evaluation = None  # its weights are about to change
+    return st.session_state.model
+
+
+def test_evaluation() -> mc.Evaluation:
+    """The session's model on the 10k test images, computed once per model state."""
+    if is_shipped():
+        return _shipped_evaluation(dataset.source())
+    state = st.session_state
+    if state.evaluation is None:
+        _, (x_test, y_test) = dataset.mnist_or_stop()
+        with st.spinner("Classifying the 10,000 test images…"):
+            state.evaluation = workers.evaluate(model(), x_test, y_test)
+    return state.evaluation

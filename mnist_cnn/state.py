@@ -1,0 +1,33 @@
+"""What the project keeps about each model beside Keras' own attributes, in one place.
+
+Held in a WeakKeyDictionary, not on the model: Keras' attribute tracking never sees it, and it goes with the
+model. Nothing in it may refer to the model itself, or the entry would keep its key alive.
+"""
+
+import threading
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import keras
+
+
+@dataclass
+class ModelState:
+    log: list[dict[str, float]] = field(default_factory=list)  # one record per epoch trained; saved in its file
+    # held while a batch changes the weights: saving takes it too, so a file never mixes two steps
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    forward: Callable | None = None  # the traced inference call (evaluation.predict_proba)
+
+
+_STATES: "weakref.WeakKeyDictionary[keras.Model, ModelState]" = weakref.WeakKeyDictionary()
+_CREATING = threading.Lock()  # two threads asking for a new model's state get the same one
+
+
+def state_of(model: keras.Model) -> ModelState:
+    """This model's state, created empty on first use."""
+    with _CREATING:
+        state = _STATES.get(model)
+        if state is None:
+            state = _STATES[model] = ModelState()
+        return state
