@@ -6,7 +6,6 @@ and tests/test_runtime.py fails, so nobody loses it without noticing.
 """
 
 import contextlib
-import gc
 import logging
 import sys
 import threading
@@ -15,21 +14,23 @@ from collections.abc import Iterator
 
 import keras
 import streamlit.runtime.scriptrunner.script_runner as script_runner
+from streamlit import config
 from tensorflow.python.framework import ops as tf_ops
 
+POST_SCRIPT_GC = "runner.postScriptGC"
 log = logging.getLogger(__name__)
 _applied = threading.Lock()
 _done = False
 
 
 def apply() -> None:
-    """Streamlit keeps TensorFlow warm, and what is loaded by now (TensorFlow, Keras, the shipped model) is
-    frozen out of the garbage collector. Later calls do nothing."""
+    """Streamlit keeps TensorFlow warm and runs no full garbage collection after each script run. Later calls
+    do nothing."""
     global _done
     with _applied:
         if not _done:
             keep_keras_session()
-            freeze_long_lived()
+            skip_collection_after_runs()
             _done = True
 
 
@@ -49,12 +50,17 @@ def keep_keras_session() -> None:
     script_runner._clean_problem_modules = close_matplotlib_figures
 
 
-def freeze_long_lived() -> None:
-    """TensorFlow, Keras and the shipped model are ~400k objects that live as long as the server, and Streamlit
-    runs a full garbage collection after every script run: frozen, they are not scanned, and it takes ~0 ms
-    instead of ~200 ms with the GIL held (py-spy, 8 visitors drawing)."""
-    gc.collect()
-    gc.freeze()
+def skip_collection_after_runs() -> None:
+    """Streamlit runs a full garbage collection after every script run (runner.postScriptGC). With TensorFlow,
+    Keras and the shipped model loaded, ~400k objects, each took ~200 ms with the GIL held (py-spy, 8 visitors
+    drawing). Python's own collector still runs as objects pile up. (gc.freeze() of the long-lived objects did
+    the same, but froze the first session's objects with them, and that session's model never went.)"""
+    try:
+        config.get_option(POST_SCRIPT_GC)
+    except RuntimeError:  # not an option any more
+        log.warning(f"streamlit has no {POST_SCRIPT_GC} option: it collects garbage after every run")
+        return
+    config.set_option(POST_SCRIPT_GC, False)
 
 
 @contextlib.contextmanager

@@ -3,21 +3,12 @@
 import streamlit as st
 
 import mnist_cnn as mc
-from app import charts, dataset, session, uploads, widgets, workers
+from app import archs, charts, dataset, session, uploads, widgets, workers
 
 BATCH_SIZES = [32, 64, 128, 256, 512]
 MAX_EPOCHS = 20  # per click, so one visitor cannot hold a CPU for hours
 FIRST_ARCH = "default"  # what a newcomer trains: it learns visibly in one epoch of a few seconds
 
-
-@st.cache_data(show_spinner=False)
-def arch_summary(arch: str) -> str:
-    return mc.summary(mc.build_model(arch))
-
-
-def epoch_time(arch: str, images: int) -> str:
-    """About how long an epoch of `arch` on `images` training images takes on a 2-core CPU."""
-    return f"about {max(1, round(mc.ARCHS[arch].epoch_seconds * images / 60_000))} s"
 
 
 state = st.session_state
@@ -42,8 +33,8 @@ if session.is_shipped():
         st.markdown(
             f"This is the shipped model, `{model.name}`: {mc.epochs_trained(model)} epochs, "
             f"{mc.shipped_record().get('test_accuracy', 0):.2%} on the test images. One more epoch barely moves it "
-            f"and takes {epoch_time(model.name, images)}. **To watch a model learn, start a new one**: "
-            f"`{FIRST_ARCH}` reaches ~99 % in one epoch of {epoch_time(FIRST_ARCH, images)}."
+            f"and takes {archs.epoch_time(model.name, images)}. **To watch a model learn, start a new one**: "
+            f"`{FIRST_ARCH}` reaches ~99 % in one epoch of {archs.epoch_time(FIRST_ARCH, images)}."
         )
         if st.button(f"Start a new `{FIRST_ARCH}` model", key="start_new", type="primary", icon=":material/add:"):
             session.set_model(mc.build_model(FIRST_ARCH), "a new model, trained in this session")
@@ -53,8 +44,8 @@ if session.is_shipped():
 with st.expander("Model", expanded=False):
     names = list(mc.ARCHS)
     arch = st.selectbox("Architecture", names, index=names.index(model.name) if spec else 0, key="arch")
-    st.caption(f"{mc.ARCHS[arch].description}. An epoch here: {epoch_time(arch, images)}.")
-    st.code(arch_summary(arch), language=None)
+    st.caption(f"{mc.ARCHS[arch].description}. An epoch here: {archs.epoch_time(arch, images)}.")
+    st.code(archs.summary(arch), language=None)
     left, right = st.columns(2)
     if left.button(f"Reset: a new, untrained `{arch}`", key="reset", icon=":material/restart_alt:"):
         session.set_model(mc.build_model(arch), "a new model, trained in this session")
@@ -94,7 +85,7 @@ one = cols[0].button("Train one epoch", key="train_one", icon=":material/play_ar
 epochs = cols[1].number_input("Epochs", 1, MAX_EPOCHS, 3, key="epochs", label_visibility="collapsed")
 many = cols[2].button(f"Train {epochs} epochs", key="train_many", icon=":material/fast_forward:")
 cols[3].button("Stop", key="stop", icon=":material/stop:", help="ends training after the current batch")
-estimate = f"; an epoch takes {epoch_time(model.name, images)} on a 2-core server" if spec else ""
+estimate = f"; an epoch takes {archs.epoch_time(model.name, images)} on a 2-core server" if spec else ""
 st.caption(f"Trains on {len(x_train):,} MNIST training images ({validation_split:.0%} held out for validation) "
            f"and tests on the 10,000 test images after each epoch{estimate}.")
 
