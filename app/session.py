@@ -2,6 +2,7 @@
 or uploads; from then on a model of its own in st.session_state, freed with the session."""
 
 import keras
+import numpy as np
 import streamlit as st
 
 import mnist_cnn as mc
@@ -55,5 +56,18 @@ def test_evaluation() -> mc.Evaluation:
     if state.evaluation is None:
         _, (x_test, y_test) = dataset.mnist_or_stop()
         with st.spinner("Classifying the 10,000 test images…"):
-            state.evaluation = workers.evaluate(model(), x_test, y_test)
+            state.evaluation = workers.call(mc.evaluate, model(), x_test, y_test)
     return state.evaluation
+
+
+def explain(image: np.ndarray) -> tuple[mc.Explanation, np.ndarray | None]:
+    """Why the session's model reads `image` (28x28 in [0, 1]) as it does, with the training images it is
+    compared to (None without the data). Their index is built once per model state, on a worker: for the shipped
+    model once per server."""
+    try:
+        (x_train, y_train), _ = dataset.mnist()
+    except mc.DataError:
+        return mc.explain(model(), image), None
+    with st.spinner("Indexing the 60,000 training images under this model (once per model state)…"):
+        index = workers.call(mc.neighbour_index, model(), x_train, y_train)
+    return mc.explain(model(), image, index=index), x_train

@@ -10,6 +10,7 @@ from app import charts, session
 
 UNSURE = 0.6  # below this confidence the answer is shown as a guess
 RIGHT, WRONG, PLAIN = (31, 111, 235), (214, 39, 40), (110, 110, 110)  # blue, red and grey frames
+EVIDENCE_FOR, EVIDENCE_AGAINST = np.array([0.85, 0.1, 0.1]), np.array([0.15, 0.45, 1.0])  # red and blue
 
 
 def chart(fig: go.Figure, **kwargs) -> None:
@@ -46,19 +47,21 @@ def digit_grid(images, captions: list[str], frames: list[tuple[int, int, int]] |
 
 
 def _framed(image, colour, size, border=4):
+    """A grey or RGB picture in [0,1] (or uint8), enlarged with sharp pixels, in a frame of `colour`."""
     image = np.asarray(image)
-    grey = image / 255 if image.dtype == np.uint8 else np.clip(image, 0, 1)
-    scale = size / max(grey.shape)
-    big = cv2.resize(grey.astype(np.float32), None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+    pixels = image / 255 if image.dtype == np.uint8 else np.clip(image, 0, 1)
+    scale = size / max(pixels.shape[:2])
+    big = cv2.resize(pixels.astype(np.float32), None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
     tile = np.empty((big.shape[0] + 2 * border, big.shape[1] + 2 * border, 3), np.uint8)
     tile[:] = colour
-    tile[border:-border, border:-border] = (big * 255).astype(np.uint8)[..., None]
+    tile[border:-border, border:-border] = (big * 255).astype(np.uint8).reshape(*big.shape[:2], -1)
     return tile
 
 
-def answer(image: np.ndarray | None, blank: str, key: str) -> None:
+def answer(image: np.ndarray | None, blank: str, key: str) -> np.ndarray | None:
     """The answer for a drawing or picture (uint8 grey, RGB or RGBA): the digit, its confidence, all ten
-    probabilities and the preprocessing stages; the `blank` prompt and empty bars if there is no ink."""
+    probabilities and the preprocessing stages; the `blank` prompt and empty bars if there is no ink.
+    Returns what the model read (28x28 in [0, 1]), or None."""
     stages = None if image is None else mc.canvas_stages(image)
     # the same containers either way: the chart (and plotly.js) is there from the first render, and an answer
     # updates them in place rather than adding and removing elements, measured faster (BENCHMARKS.md)
@@ -68,7 +71,7 @@ def answer(image: np.ndarray | None, blank: str, key: str) -> None:
         chart(charts.probabilities(proba), key=f"{key}_proba")
     if stages is None:
         head.info(blank, icon=":material/edit:")
-        return
+        return None
     ranked = proba.argsort()[::-1]
     digit, confidence = int(ranked[0]), float(proba[ranked[0]])
     if confidence >= UNSURE:
@@ -85,3 +88,57 @@ def answer(image: np.ndarray | None, blank: str, key: str) -> None:
                    "centred by its centre of mass in 28x28.")
         digit_grid([stages.crop, stages.box, stages.centred], ["crop", "20x20", "28x28 (the model's input)"],
                    size=140, alt=["crop", "box", "model input"])
+    return stages.centred
+
+
+def why(image: np.ndarray | None, key: str) -> None:
+    """A "Why?" switch; when on, the explanation of the session model's answer for `image` (28x28 in [0, 1])."""
+    if st.toggle("Why? Explain the answer", key=key, help="what the model looked at, the training images it "
+                 "compares yours to, and what each layer sees") and image is not None:
+        explanation(*session.explain(image), image)
+
+
+def explanation(explained: mc.Explanation, train_images: np.ndarray | None, image: np.ndarray) -> None:
+    """Why the model answered as it did: the evidence in the pixels for the answer and the runner-up, the training
+    images it reads the drawing like, and what each convolution block sees."""
+    st.markdown("**What the model looked at**: red pixels pushed towards the digit, blue ones away from it.")
+    digit_grid(
+        [_evidence(image, explained.attribution), _evidence(image, explained.runner_up_attribution)],
+        [f"evidence for {explained.target} ({explained.proba[explained.target]:.0%})",
+         f"evidence for {explained.runner_up} ({explained.proba[explained.runner_up]:.0%})"],
+        size=168, alt=[f"evidence for {explained.target}", f"evidence for {explained.runner_up}"],
+    )
+    if explained.neighbours is None or train_images is None:
+        st.caption("The nearest training images need the MNIST data, which this server does not have.")
+    else:
+        near = explained.neighbours
+        st.markdown("**It reads this like these training images**: the nearest in what the model has learned "
+                    "(with their distance).")
+        captions = [f"a {label} · {distance:.1f}" for label, distance in zip(near.labels, near.distances, strict=True)]
+        digit_grid(train_images[near.indices], captions, alt=[f"neighbour: a {label}" for label in near.labels])
+    st.markdown("**What each convolution block sees** (every feature map, brighter where it fires):")
+    for name, maps in explained.activations:
+        st.image(_mosaic(maps), caption=name, clamp=True, alt=f"feature maps of {name}")
+
+
+def _evidence(image: np.ndarray, attribution: np.ndarray) -> np.ndarray:
+    """The digit in grey, with the attribution over it: red where it is evidence for the digit, blue against."""
+    scale = float(np.percentile(np.abs(attribution), 99)) or 1.0  # a few extreme pixels would wash out the rest
+    weight = np.clip(np.abs(attribution) / scale, 0, 1)[..., None]
+    colour = np.where(attribution[..., None] > 0, EVIDENCE_FOR, EVIDENCE_AGAINST)
+    grey = 0.15 + 0.6 * np.clip(image, 0, 1)[..., None] * np.ones(3)
+    return grey * (1 - weight) + colour * weight
+
+
+def _mosaic(maps: np.ndarray, columns: int = 16, cell: int = 28) -> np.ndarray:
+    """(H, W, C) feature maps side by side, each scaled to its own maximum and enlarged to `cell` pixels."""
+    peak = maps.max(axis=(0, 1), keepdims=True)
+    tiles = np.where(peak > 0, maps / np.where(peak > 0, peak, 1), 0)
+    tiles = np.moveaxis(tiles, -1, 0)
+    rows = -(-len(tiles) // columns)
+    grid = np.full((rows * (cell + 2), columns * (cell + 2)), 0.25, np.float32)  # grey gaps between maps
+    for i, tile in enumerate(tiles):
+        r, c = divmod(i, columns)
+        grid[r * (cell + 2) + 1 : r * (cell + 2) + 1 + cell, c * (cell + 2) + 1 : c * (cell + 2) + 1 + cell] = (
+            cv2.resize(tile.astype(np.float32), (cell, cell), interpolation=cv2.INTER_NEAREST))
+    return grid

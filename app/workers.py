@@ -15,14 +15,15 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 import keras
-import numpy as np
 
 import mnist_cnn as mc
 from app import runtime
 
 WORKERS = os.cpu_count() or 1
+T = TypeVar("T")
 WAIT_NOTICE_EVERY = 0.5  # seconds between two "still waiting" calls while a training waits for a worker
 
 
@@ -94,9 +95,10 @@ def train(
             concurrent.futures.wait([job])
 
 
-def evaluate(model: keras.Model, x: np.ndarray, y: np.ndarray) -> mc.Evaluation:
-    """mc.evaluate on a worker, then the heap it freed goes back to the system."""
-    job, _ = pool().submit(mc.evaluate, model, x, y)
+def call(fn: Callable[..., T], /, *args, **kwargs) -> T:
+    """fn(*args, **kwargs) on a worker (an evaluation, an index of the training images), waited for; then the
+    heap it freed goes back to the system."""
+    job, _ = pool().submit(fn, *args, **kwargs)
     result = job.result()
     release_memory()
     return result

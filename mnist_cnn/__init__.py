@@ -12,8 +12,19 @@ if TYPE_CHECKING:
     from .drawing import Stages, canvas_stages, canvas_to_mnist, read_image
     from .errors import DataError, ImageError, MnistCnnError, ModelFileError
     from .evaluation import Evaluation, evaluate, predict_proba
+    from .explanation import (
+        Explanation,
+        NeighbourIndex,
+        Neighbours,
+        attribute,
+        embed,
+        explain,
+        neighbour_index,
+    )
     from .files import copy_model, load_model, model_bytes, save_model, shipped_record
     from .models import ARCHS, Arch, build_model, summary
+    from .styles import STYLES, style_set
+    from .teaching import fine_tune, load_drawings, save_drawings
     from .training import Curve, Progress, Snapshot, epochs_trained, train, training_log
 
 _HOMES = {
@@ -33,6 +44,13 @@ _HOMES = {
     "evaluate": "evaluation",
     "Evaluation": "evaluation",
     "predict_proba": "evaluation",
+    "explain": "explanation",
+    "Explanation": "explanation",
+    "attribute": "explanation",
+    "embed": "explanation",
+    "neighbour_index": "explanation",
+    "NeighbourIndex": "explanation",
+    "Neighbours": "explanation",
     "canvas_to_mnist": "drawing",
     "canvas_stages": "drawing",
     "Stages": "drawing",
@@ -46,34 +64,51 @@ _HOMES = {
     "DataError": "errors",
     "ModelFileError": "errors",
     "ImageError": "errors",
+    "STYLES": "styles",
+    "style_set": "styles",
+    "fine_tune": "teaching",
+    "load_drawings": "teaching",
+    "save_drawings": "teaching",
 }
 __all__ = [
     "ARCHS",
     "INPUT_SHAPE",
     "NUM_CLASSES",
+    "STYLES",
     "Arch",
     "Curve",
     "DataError",
     "Evaluation",
+    "Explanation",
     "ImageError",
     "MnistCnnError",
     "ModelFileError",
+    "NeighbourIndex",
+    "Neighbours",
     "Progress",
     "Snapshot",
     "Stages",
+    "attribute",
     "build_model",
     "canvas_stages",
     "canvas_to_mnist",
     "copy_model",
+    "embed",
     "epochs_trained",
     "evaluate",
+    "explain",
+    "fine_tune",
+    "load_drawings",
     "load_mnist",
     "load_model",
     "model_bytes",
+    "neighbour_index",
     "predict_proba",
     "read_image",
+    "save_drawings",
     "save_model",
     "shipped_record",
+    "style_set",
     "summary",
     "train",
     "training_log",

@@ -18,6 +18,13 @@ class ModelState:
     # held while a batch changes the weights: saving takes it too, so a file never mixes two steps
     lock: threading.RLock = field(default_factory=threading.RLock)
     forward: Callable | None = None  # the traced inference call (evaluation.predict_proba)
+    # explanation.py's traced calls, each made on first use
+    embedding: Callable | None = None  # images -> the final Dense layer's input
+    attribution: dict[int, Callable] = field(default_factory=dict)  # integrated gradients, per number of targets
+    activations: Callable | None = None  # an image -> each convolution block's feature maps
+    # explain.NeighbourIndex for the weights and images last asked for: one at a time (~8 MB for 60,000 images)
+    neighbours: object | None = None
+    neighbours_lock: threading.Lock = field(default_factory=threading.Lock)  # two sessions asking build it once
 
 
 _STATES: "weakref.WeakKeyDictionary[keras.Model, ModelState]" = weakref.WeakKeyDictionary()

@@ -254,3 +254,35 @@ def test_the_model_card_is_rendered_once_per_run(app):
     for page in PAGES:
         on(app, page)
         assert sum("**Model: `" in m.value for m in app.sidebar.markdown) == 1
+
+
+def explanation_shown(at):
+    """The captions of the explanation's pictures: the two evidence maps, the neighbours, the feature maps."""
+    captions = [caption for image in at.get("image") for caption in image.captions]
+    evidence = [c for c in captions if c.startswith("evidence for")]
+    neighbours = [c for c in captions if re.fullmatch(r"a \d · [\d.]+", c)]
+    blocks = [c for c in captions if c.startswith("block")]
+    return evidence, neighbours, blocks
+
+
+def test_an_answer_explains_itself_on_demand(app, mnist, encode):
+    _, (x_test, y_test) = mnist
+    app.file_uploader(key="digit_upload").set_value(("digit.png", encode(x_test[0]), "image/png")).run()
+    assert explanation_shown(app) == ([], [], [])  # the answer does not wait for an explanation nobody asked for
+    app.toggle(key="explain_upload").set_value(True).run()
+    assert not app.exception
+    evidence, neighbours, blocks = explanation_shown(app)
+    assert evidence[0].startswith(f"evidence for {y_test[0]} ") and len(evidence) == 2
+    assert len(neighbours) == 8 and sum(c.startswith(f"a {y_test[0]} ") for c in neighbours) >= 5
+    assert len(blocks) == 3  # the shipped model's three convolution blocks
+
+
+def test_a_gallery_image_explains_why_it_was_misread(app):
+    on(app, "app/pages/gallery.py")  # mistakes only, most confident first
+    box = next(s for s in app.selectbox if s.key.startswith("gallery_explain_"))
+    worst = box.options[1]  # the most confident mistake
+    box.select_index(1).run()
+    assert not app.exception
+    evidence, neighbours, blocks = explanation_shown(app)
+    read_as = re.search(r"read as (\d)", worst)[1]
+    assert evidence[0].startswith(f"evidence for {read_as} ") and len(neighbours) == 8 and blocks

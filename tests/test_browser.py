@@ -313,3 +313,27 @@ def test_two_sessions_training_at_once_keep_their_own_models(browser, server, tm
     assert all(np.array_equal(u, v) for u, v in zip(download(page_c, "c.keras"), shipped, strict=True))
     for context in (a, b, c):
         context.close()
+
+
+def test_a_drawing_explains_itself(page):
+    page.goto("/")
+    draw(page, SEVEN)
+    expect(page.locator("h3")).to_contain_text("It's a 7")
+    page.locator(".st-key-explain_drawing").filter(visible=True).get_by_text("Why?").click()
+    expect(page.locator('img[alt="evidence for 7"]')).to_be_visible()
+    expect(page.locator('img[alt^="evidence for"]')).to_have_count(2)
+    expect(page.locator('img[alt^="neighbour: a"]')).to_have_count(8)
+    expect(page.locator('img[alt^="feature maps of block"]')).to_have_count(3)
+    no_exception_shown(page)
+    screenshot(page, "explain")
+
+
+def test_a_gallery_mistake_explains_itself(page):
+    page.goto("/gallery")
+    picker = page.locator('[class*="st-key-gallery_explain_"]').filter(visible=True).first
+    picker.get_by_role("combobox").click()
+    page.get_by_role("option").filter(has_text="read as").first.click()  # the most confident mistake
+    expect(page.locator('img[alt^="evidence for"]')).to_have_count(2)
+    expect(page.locator('img[alt^="neighbour: a"]')).to_have_count(8)
+    no_exception_shown(page)
+    screenshot(page, "gallery-explain")

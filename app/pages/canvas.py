@@ -22,7 +22,8 @@ def drawing():
         )
         st.caption("Draw one digit, big, in white. Undo and clear are in the canvas toolbar.")
     with right:
-        widgets.answer(canvas.image_data, "Draw a digit on the black canvas to see the model's answer.", "draw")
+        seen = widgets.answer(canvas.image_data, "Draw a digit on the black canvas to see the model's answer.", "draw")
+    widgets.why(seen, "explain_drawing")  # after the answer, which never waits for it
 
 
 with draw:
@@ -39,4 +40,4 @@ with upload:
             st.error(str(e), icon=":material/broken_image:")
     if file is None or image is not None:
         blank = "Upload a PNG or JPEG of a digit." if file is None else "No digit found: the picture looks blank."
-        widgets.answer(image, blank, "upload")
+        widgets.why(widgets.answer(image, blank, "upload"), "explain_upload")

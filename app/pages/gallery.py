@@ -57,12 +57,20 @@ if not len(shown):
     st.info("No test images match these filters.", icon=":material/filter_alt_off:")
     st.stop()
 pages = -(-len(shown) // PER_PAGE)
-# keyed on the filters: a new selection starts at its first page
-page_key = f"gallery_page_{mistakes_only}_{true}_{pred}_{sort}"
-page = st.number_input(f"Page (of {pages})", 1, pages, 1, key=page_key) if pages > 1 else 1
+# keyed on the filters: a new selection starts at its first page, with nothing picked to explain
+selection = f"{mistakes_only}_{true}_{pred}_{sort.replace(' ', '_')}"
+page = st.number_input(f"Page (of {pages})", 1, pages, 1, key=f"gallery_page_{selection}") if pages > 1 else 1
 st.caption(f"{len(shown):,} images; showing {(page - 1) * PER_PAGE + 1}-{min(page * PER_PAGE, len(shown))}. "
            "Captions: predicted (confidence) · true digit.")
 on_page = shown[(page - 1) * PER_PAGE : page * PER_PAGE]
+picked = st.selectbox(
+    "Why? Explain one of these", [None, *on_page.tolist()], key=f"gallery_explain_{selection}_{page}",
+    format_func=lambda i: "pick an image" if i is None else f"#{i}: read as {predicted[i]}, truly a {y_test[i]}",
+)
+if picked is not None:
+    with st.container(border=True):
+        image = x_test[picked] / np.float32(255)
+        widgets.explanation(*session.explain(image), image)
 widgets.digit_grid(
     x_test[on_page],
     [f"{predicted[i]} ({confidence[i]:.0%}) · true {y_test[i]}" for i in on_page],
