@@ -1,6 +1,6 @@
 """The benchmarks: the project against the reference peer (bench/reference.py), measured side by side.
 
-    python bench/run.py [--repeats N] [--only epoch drawing browser load sessions best] [--out FILE]
+    python bench/run.py [--repeats N] [--only epoch drawing browser load sessions best explain teach] [--out FILE]
 
 Prints a table (markdown, for BENCHMARKS.md) and writes every raw number to bench/results/latest.json.
 Needs $MNIST_NPZ (or keras' download) and, for `browser`, chromium (see tools/browser.py).
@@ -298,6 +298,150 @@ def best():
     return rows, {"record": record, "test_accuracy": accuracy}
 
 
+def explain(repeats, calls=200):
+    """Explaining a drawing on the shipped model, beside the plain answer: each part's p50 of `calls` test digits
+    (median over `repeats` runs), and the neighbour index: build time, memory, and its 8-neighbour vote."""
+    import importlib
+
+    import mnist_cnn as mc
+
+    ex = importlib.import_module("mnist_cnn.explain")  # the module: its parts are timed one by one
+    (x_train, y_train), (x_test, y_test) = mc.load_mnist()
+    model = mc.load_model()
+    images = x_test[:calls].astype(np.float32) / 255  # as canvas_to_mnist gives them
+    inputs = images[..., None]  # as explain() passes them on to its parts, checked
+    clear_peak = Path("/proc/self/clear_refs")  # writing 5 resets the peak RSS (Linux)
+    before = _rss("VmRSS:")
+    clear_peak.write_text("5")
+    start = time.perf_counter()
+    index = mc.neighbour_index(model, x_train, y_train)  # first build: tracing included
+    first_build = time.perf_counter() - start
+    build_peak = _rss("VmHWM:") - before
+    builds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        mc.neighbour_index(model, x_train[:], y_train)  # a new view: the cache, keyed on identity, builds again
+        builds.append(time.perf_counter() - start)
+    index = mc.neighbour_index(model, x_train, y_train)
+    probas = mc.predict_proba(model, images)
+    targets = probas.argmax(axis=1)
+    runners = np.argsort(-probas, axis=1)[:, 1]
+    parts = {
+        "answer": lambda i: mc.predict_proba(model, images[i][None]),
+        "attribution": lambda i: ex._attributions(model, inputs[i], [targets[i], runners[i]]),
+        "neighbours": lambda i: index.query(mc.embed(model, images[i][None])[0], 8),
+        "activations": lambda i: ex._block_maps(model, inputs[i]),
+        "explain": lambda i: mc.explain(model, images[i], index=index),
+    }
+    for part in parts.values():  # warm-up: tracing
+        part(0)
+    times = {name: [] for name in parts}
+    for _ in range(repeats):
+        for name, part in parts.items():  # alternated, so a busy moment of the machine hits every part alike
+            run = []
+            for i in range(calls):
+                start = time.perf_counter()
+                part(i)
+                run.append((time.perf_counter() - start) * 1000)
+            times[name].append(run)
+    p50 = {name: float(np.median([np.median(run) for run in runs])) for name, runs in times.items()}
+    embeddings = mc.embed(model, x_test)
+    votes = [np.bincount(index.query(e, 8).labels, minlength=10).argmax() for e in embeddings]
+    vote = float(np.mean(np.array(votes) == y_test))
+    raw_mb = len(x_train) * embeddings.shape[1] * 4 / 2**20
+    build = float(np.median(builds))
+    rows = [
+        row(f"plain answer (predict_proba, one image), p50 of {calls}", p50["answer"], None, "<= 3 ms",
+            p50["answer"] <= 3, "ms"),
+        row(f"attribution: integrated gradients, {ex.IG_STEPS} steps, target and runner-up, p50",
+            p50["attribution"], None, "<= 60 ms", p50["attribution"] <= 60, "ms"),
+        row("8 nearest training images (embed + query), p50", p50["neighbours"], None, "<= 30 ms",
+            p50["neighbours"] <= 30, "ms"),
+        row("each convolution block's feature maps, p50", p50["activations"], None, "", None, "ms"),
+        row("the whole explain(), neighbours included, p50", p50["explain"], None, "", None, "ms"),
+        row(f"build the index on all 60,000 training images (median of {repeats})", build, None, "<= 5 s",
+            build <= 5, "s"),
+        row("the same, first build (tracing included)", first_build, None, "", None, "s"),
+        row(f"index memory (.nbytes): {index.embeddings.shape[1]} principal components of "
+            f"{embeddings.shape[1]} features ({raw_mb:,.0f} MB raw)", index.nbytes / 2**20, None, "", None, "MB"),
+        row("peak RSS added while building it", build_peak, None, "", None, "MB"),
+        row("8-neighbour majority vote = true label, 10,000 test images", vote, None, ">= 97 %", vote >= 0.97, "%"),
+    ]
+    return rows, {"ms": times, "build_seconds": builds, "first_build_seconds": first_build,
+                  "build_peak_mb": build_peak, "index_bytes": index.nbytes, "vote_accuracy": vote}
+
+
+def teach(repeats, tmp, taught=5, held=50, style_digits=20_000):
+    """Teaching the shipped model a handwriting style: `taught` drawings per digit of a style set (seeds 1000+),
+    then accuracy on `held` more per digit (seed 2000, disjoint), MNIST's test set before and after, and the time;
+    `repeats` runs per set. Then whether `--styles` helps: `default` trained 1 epoch with and without
+    `style_digits` style digits (same seeds), read on the same held-out sets."""
+    import mnist_cnn as mc
+    from mnist_cnn import styles
+
+    sets = {
+        "european": styles.EUROPEAN,  # a flagged 1, a crossed 7, a straight 9, an open 4, plain others
+        "other": {"0": ("narrow",), "1": ("european-base",), "2": ("looped",), "3": ("flat-top",), "4": ("closed",),
+                  "5": ("square",), "6": ("straight",), "7": ("hooked",), "8": ("two-loops",), "9": ("curved",)},
+    }
+    (x_train, y_train), (x_test, y_test) = mc.load_mnist()
+    shipped = mc.load_model()
+    mnist_before = mc.evaluate(shipped, x_test, y_test).accuracy
+    rows, raw = [], {"mnist_before": mnist_before}
+    for name, chosen in sets.items():
+        held_x, held_y = styles.style_set(held, 2000, chosen)
+        before = mc.evaluate(shipped, held_x, held_y)
+        runs = []
+        for seed in range(repeats):
+            x, y = styles.style_set(taught, 1000 + seed, chosen)
+            model = mc.copy_model(shipped)
+            start = time.perf_counter()
+            mc.fine_tune(model, x, y, replay=(x_train, y_train), seed=seed)
+            seconds = time.perf_counter() - start
+            after = mc.evaluate(model, held_x, held_y)
+            runs.append({"seconds": seconds, "accuracy": after.accuracy, "per_digit": after.per_class.tolist(),
+                         "mnist": mc.evaluate(model, x_test, y_test).accuracy})
+            print(f"  teach {name} seed {seed}: {seconds:.1f} s, {before.accuracy:.2%} -> {after.accuracy:.2%}, "
+                  f"MNIST {mnist_before:.2%} -> {runs[-1]['mnist']:.2%}", file=sys.stderr)
+        accuracy = float(np.median([r["accuracy"] for r in runs]))
+        drop = [(mnist_before - r["mnist"]) * 100 for r in runs]
+        seconds = float(np.median([r["seconds"] for r in runs]))
+        rows += [
+            row(f"{name} styles, {held} held-out drawings per digit, shipped model as it is", before.accuracy, None,
+                "", None, "%"),
+            row(f"the same after teaching {taught} per digit (median of {repeats})", accuracy, None, ">= 95 %",
+                accuracy >= 0.95, "%"),
+            row("MNIST test accuracy lost by it, points (median / worst)", f"{np.median(drop):.2f} / {max(drop):.2f}",
+                None, "<= 0.3", max(drop) <= 0.3, ""),
+            row("teaching time (median)", seconds, None, "<= 10 s", seconds <= 10, "s"),
+        ]
+        raw[name] = {"before": before.accuracy, "before_per_digit": before.per_class.tolist(), "runs": runs}
+    trained = {}
+    for seed in range(min(repeats, 2)):
+        for count in (0, style_digits):
+            out = tmp / f"styles-{count}-{seed}.keras"
+            result = run_json(["-m", "mnist_cnn", "train", "--arch", "default", "--epochs", 1, "--seed", seed,
+                               "--styles", count, "--out", out, "--json"])
+            model = mc.load_model(out)
+            scores = {name: mc.evaluate(model, *styles.style_set(held, 2000, chosen)).accuracy
+                      for name, chosen in {**sets, "every": styles.STYLES}.items()}
+            trained.setdefault(count, []).append({**scores, "mnist": result["test_accuracy"],
+                                                  "fit_seconds": result["fit_seconds"]})
+            print(f"  default, --styles {count}, seed {seed}: {trained[count][-1]}", file=sys.stderr)
+    for name in (*sets, "every", "mnist"):
+        without, with_styles = (float(np.median([r[name] for r in trained[c]])) for c in (0, style_digits))
+        label = "MNIST test" if name == "mnist" else f"{name} styles held out"
+        rows.append(row(f"`default` 1 epoch, {label}: without / with --styles {style_digits:,}",
+                        f"{without:.2%} / {with_styles:.2%}", None, "", None, ""))
+    raw["styles_training"] = trained
+    return rows, raw
+
+
+def _rss(field):
+    status = Path("/proc/self/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith(field))) / 1024
+
+
 def table(rows):
     def fmt(value, unit):
         if value is None:
@@ -320,7 +464,7 @@ def table(rows):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
-    parts = ["epoch", "drawing", "browser", "load", "sessions", "best"]
+    parts = ["epoch", "drawing", "browser", "load", "sessions", "best", "explain", "teach"]
     parser.add_argument("--only", nargs="+", choices=parts, default=parts, help="drawing includes the gallery")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
     args = parser.parse_args()
@@ -338,6 +482,10 @@ def main():
                 new, raw[name] = load_test(min(args.repeats, 3), Path(tmp))
             elif name == "sessions":
                 new, raw[name] = sessions(Path(tmp))
+            elif name == "explain":
+                new, raw[name] = explain(args.repeats)
+            elif name == "teach":
+                new, raw[name] = teach(args.repeats, Path(tmp))
             else:
                 new, raw[name] = best()
             rows += new

@@ -1,4 +1,4 @@
-"""Command line: python -m mnist_cnn train | evaluate | predict | archs."""
+"""Command line: python -m mnist_cnn train | evaluate | predict | teach | archs."""
 
 import argparse
 import datetime
@@ -39,6 +39,8 @@ def _parser():
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, help="default: the architecture's")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data", help="mnist.npz to use (default: $MNIST_NPZ, else keras' download)")
+    p.add_argument("--styles", type=int, default=0, metavar="N",
+                   help="add N synthetic digits in everyday handwriting styles (mnist_cnn.styles), seeded by --seed")
     p.add_argument("--out", required=True, help="where to write the .keras file (and a .json record beside it)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on the last line")
     p.set_defaults(run=train)
@@ -53,6 +55,16 @@ def _parser():
     p.add_argument("model", help="a .keras file, or `default` for the shipped model")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.set_defaults(run=predict)
+
+    p = commands.add_parser("teach", help="fine-tune a model on labelled drawings (a drawings .npz) and save it")
+    p.add_argument("model", help="a .keras file, or `default` for the shipped model")
+    p.add_argument("drawings", help="a drawings .npz: images uint8 (N, 28, 28), labels uint8 (N,)")
+    p.add_argument("--out", required=True, help="where to write the taught .keras file (and a .json record beside it)")
+    p.add_argument("--data", help="mnist.npz to replay and test on (default: $MNIST_NPZ, else keras' download)")
+    p.add_argument("--epochs", type=int, help="passes over the drawings and replayed MNIST; default: teaching.EPOCHS")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print the result as JSON on the last line")
+    p.set_defaults(run=teach)
 
     p = commands.add_parser("archs", help="list the architectures")
     p.set_defaults(run=archs)
@@ -70,7 +82,11 @@ def train(args: argparse.Namespace) -> None:
         raise ValueError("--epochs must be at least 1")
     if not args.out.endswith(".keras"):
         raise ValueError(f"--out must end in .keras: {args.out}")
+    if args.styles < 0:
+        raise ValueError("--styles must be at least 0")
     (x_train, y_train), (x_test, y_test) = load_mnist(args.data)
+    if args.styles:
+        x_train, y_train = _with_styles(x_train, y_train, args.styles, args.seed)
     model = build_model(args.arch, seed=args.seed)
     start = time.perf_counter()
     train_model(
@@ -84,6 +100,7 @@ def train(args: argparse.Namespace) -> None:
         "arch": args.arch,
         "epochs": args.epochs,
         "seed": args.seed,
+        "styles": args.styles,
         "fit_seconds": round(fit_seconds, 2),
         "test_loss": round(test.loss, 5),
         "test_accuracy": round(test.accuracy, 5),
@@ -94,6 +111,62 @@ def train(args: argparse.Namespace) -> None:
     }
     Path(args.out).with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"test accuracy {test.accuracy:.2%}, loss {test.loss:.4f}; trained in {fit_seconds:.1f} s; saved {args.out}")
+    if args.json:
+        print(json.dumps(result))
+
+
+def _with_styles(x_train, y_train, count, seed):
+    """MNIST's training set with `count` style digits added, all shuffled (a validation split takes some of each)."""
+    import numpy as np
+
+    from .styles import STYLES, style_set
+
+    per_style = -(-count // sum(len(names) for names in STYLES.values()))
+    x, y = style_set(per_style, seed)
+    rng = np.random.default_rng(seed)
+    keep = rng.permutation(len(x))[:count]
+    x = np.concatenate([x_train, np.round(x[keep] * 255).astype(np.uint8)])
+    y = np.concatenate([y_train, y[keep]])
+    order = rng.permutation(len(x))
+    return x[order], y[order]
+
+
+def teach(args: argparse.Namespace) -> None:
+    from .data import load_mnist
+    from .evaluation import evaluate as evaluate_model
+    from .files import load_model, save_model
+    from .teaching import fine_tune, load_drawings
+
+    if args.epochs is not None and args.epochs < 1:
+        raise ValueError("--epochs must be at least 1")
+    if not args.out.endswith(".keras"):
+        raise ValueError(f"--out must end in .keras: {args.out}")
+    images, labels = load_drawings(Path(args.drawings))
+    model = load_model(None if args.model == "default" else args.model)
+    (x_train, y_train), (x_test, y_test) = load_mnist(args.data)
+    before = evaluate_model(model, images, labels).accuracy, evaluate_model(model, x_test, y_test).accuracy
+    start = time.perf_counter()
+    fine_tune(model, images, labels, replay=(x_train, y_train), epochs=args.epochs, seed=args.seed)
+    fit_seconds = time.perf_counter() - start
+    after = evaluate_model(model, images, labels).accuracy, evaluate_model(model, x_test, y_test).accuracy
+    save_model(model, args.out)
+    result = {
+        "model": args.model,
+        "drawings": len(images),
+        "seed": args.seed,
+        "fit_seconds": round(fit_seconds, 2),
+        "drawings_accuracy_before": round(before[0], 5),
+        "drawings_accuracy_after": round(after[0], 5),
+        "test_accuracy_before": round(before[1], 5),
+        "test_accuracy_after": round(after[1], 5),
+        "size_bytes": Path(args.out).stat().st_size,
+        "command": "python -m mnist_cnn " + shlex.join(sys.argv[1:]),
+        "date": datetime.date.today().isoformat(),
+    }
+    Path(args.out).with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    print(f"taught {len(images)} drawings in {fit_seconds:.1f} s; saved {args.out}")
+    print(f"  the drawings: {before[0]:.2%} -> {after[0]:.2%} right")
+    print(f"  MNIST test:   {before[1]:.2%} -> {after[1]:.2%} right")
     if args.json:
         print(json.dumps(result))
 

@@ -41,6 +41,7 @@ def test_archs_lists_the_registry_with_sizes():
     assert all("params" in line for line in out)
 
 
+@pytest.mark.slow
 def test_train_one_epoch_on_everything(tmp_path):
     out = tmp_path / "one.keras"
     result = cli("train", "--arch", "default", "--epochs", "1", "--seed", "0", "--out", out, "--json")
@@ -54,6 +55,7 @@ def test_train_one_epoch_on_everything(tmp_path):
     assert record["test_accuracy"] == report["test_accuracy"] and "--seed 0" in record["command"]
 
 
+@pytest.mark.slow
 def test_evaluate_the_shipped_model():
     report = json.loads(cli("evaluate", "models/mnist_cnn.keras", "--json").stdout)
     assert report["test_accuracy"] >= 0.995 and len(report["per_class_accuracy"]) == 10
@@ -84,3 +86,63 @@ def test_errors_are_one_line(tmp_path):
     assert_one_line_error(cli("predict", "default", bad, check=False), "bad.png")
     assert_one_line_error(cli("train", "--data", tmp_path / "no.npz", "--out", tmp_path / "m.keras", check=False),
                           "no.npz")
+
+
+# teach, and train --styles
+def _drawings_file(tmp_path, n_per_style=1):
+    from mnist_cnn import save_drawings, style_set
+    from mnist_cnn.styles import EUROPEAN
+
+    path = tmp_path / "drawings.npz"
+    path.write_bytes(save_drawings(*style_set(n_per_style, seed=7, styles=EUROPEAN)))
+    return path
+
+
+def test_teach_a_model_on_a_drawings_file(tmp_path):
+    out = tmp_path / "taught.keras"
+    result = cli("teach", "models/mnist_cnn.keras", _drawings_file(tmp_path), "--out", out, "--epochs", "1", "--json")
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["drawings"] == 10 and report["fit_seconds"] > 0
+    assert {"drawings_accuracy_before", "drawings_accuracy_after", "test_accuracy_before",
+            "test_accuracy_after"} <= set(report)
+    assert report["test_accuracy_after"] >= report["test_accuracy_before"] - 0.01
+    assert "the drawings:" in result.stdout and "MNIST test:" in result.stdout
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["test_accuracy_after"] == report["test_accuracy_after"] and "teach" in record["command"]
+    from mnist_cnn import training_log
+
+    log = training_log(load_model(out))
+    assert log[-1]["taught"] == 10 and not any("taught" in r for r in log[:-1])
+
+
+def test_teach_errors_are_one_line(tmp_path):
+    drawings = _drawings_file(tmp_path)
+    out = tmp_path / "t.keras"
+    notes = tmp_path / "notes.npz"
+    notes.write_text("not drawings")
+    assert_one_line_error(cli("teach", "default", notes, "--out", out, check=False), "notes.npz", "not a drawings")
+    assert_one_line_error(cli("teach", "default", tmp_path / "no.npz", "--out", out, check=False), "not found")
+    assert_one_line_error(cli("teach", tmp_path / "none.keras", drawings, "--out", out, check=False), "none.keras")
+    assert_one_line_error(cli("teach", "default", drawings, "--out", tmp_path / "t.h5", check=False), ".keras")
+    assert_one_line_error(cli("teach", "default", drawings, "--out", out, "--epochs", "0", check=False), "--epochs")
+    assert "usage:" in cli("teach", "--help").stdout
+
+
+def test_train_styles_adds_shuffled_style_digits():
+    from mnist_cnn.cli import _with_styles
+
+    x = np.zeros((300, 28, 28), np.uint8)
+    y = np.zeros(300, np.uint8)
+    x2, y2 = _with_styles(x, y, 120, seed=3)
+    assert x2.dtype == np.uint8 and x2.shape == (420, 28, 28) and len(y2) == 420
+    drawn = x2.reshape(420, -1).max(axis=1) > 0
+    assert drawn.sum() == 120 and np.unique(y2[drawn]).size >= 5  # style digits of many kinds
+    assert drawn[:300].sum() < 120  # shuffled in, not all at the end (a validation split takes some of each)
+    np.testing.assert_array_equal(_with_styles(x, y, 120, seed=3)[0], x2)
+
+
+@pytest.mark.slow
+def test_train_with_styles_records_them(tmp_path):
+    out = tmp_path / "styled.keras"
+    cli("train", "--arch", "default", "--epochs", "1", "--styles", "500", "--out", out)
+    assert json.loads(out.with_suffix(".json").read_text())["styles"] == 500

@@ -1,0 +1,267 @@
+"""Synthetic handwritten digits as people draw them on screens, in the styles MNIST under-represents.
+
+Each digit has a few styles (`STYLES`): stroke templates in unit coordinates (x right, y down), drawn the way the
+app's canvas draws them (white anti-aliased polylines of a pen 6-40 px wide on a 280x280 black page) after
+stroke-level distortions, then through `canvas_to_mnist`, so an image here is what the app would feed the model.
+
+Styles (digit: names):
+    0: plain (an oval drawn anticlockwise from the top), narrow (a tall slanted one)
+    1: plain (a stick), serif (a short flag), european (a long up-stroke flag),
+       european-base (the flag and a base, a separate stroke)
+    2: plain (round top, diagonal, flat base), looped (a small loop where the diagonal meets the base)
+    3: plain (two round bowls), flat-top (a flat bar, a diagonal, a round lower bowl)
+    4: closed (a triangle: diagonal, bar, then the stem), open (an open top: a down stroke and the bar, the stem apart)
+    5: plain (down stroke and a round bowl, the top bar a separate stroke), square (a flat-topped, squarer bowl)
+    6: plain (a curved stem into a loop), straight (a straight slanted stem into a loop)
+    7: plain (bar and diagonal), crossed (and a crossbar through the stem; sometimes a serif at the bar's start),
+       hooked (a serif at the bar's start, a stem that bends upright with a foot)
+    8: plain (one stroke, S down and back up), two-loops (two stacked ovals)
+    9: curved (a loop and a stem that curves away at the foot), straight (a loop and a straight upright stem)
+
+Distortions, all drawn from the caller's generator: per-point jitter of the control points; sometimes a fast,
+angular stroke (each stroke cut to a few straight segments); a smooth elastic warp of the points; a random
+rotation, shear (slant), scale and aspect; a random pen width (6-40 px), size and place on the page.
+"""
+
+from collections.abc import Mapping, Sequence
+
+import cv2
+import numpy as np
+
+from .drawing import canvas_to_mnist
+
+PAGE = 280  # the app's canvas: 280x280, white ink on black
+PEN = (6, 40)  # the canvas' stroke-width slider
+_SUBPIXEL = 4  # fractional bits for cv2's anti-aliased polylines
+
+
+def _arc(cx, cy, rx, ry, start, end, n=None):
+    """Points on an ellipse from angle `start` to `end` in degrees (0 = right, 90 = down, y down)."""
+    n = n or max(4, int(abs(end - start) / 20) + 1)
+    t = np.radians(np.linspace(start, end, n))
+    return [(cx + rx * np.cos(a), cy + ry * np.sin(a)) for a in t]
+
+
+def _european_one(rng, base=False):
+    """A long up-stroke flag into the stem; with `base`, a base drawn as a separate stroke."""
+    top, stem = (rng.uniform(0.5, 0.65), 0.0), rng.uniform(0.5, 0.65)
+    flag = (rng.uniform(0.0, 0.3), rng.uniform(0.25, 0.5))
+    strokes = [[[flag, top], [top, (stem, 1.0)]]]
+    if base:
+        half = rng.uniform(0.25, 0.45)
+        strokes.append([[(stem - half, 1.0), (stem + half, 1.0)]])
+    return strokes
+
+
+def _crossed_seven(rng):
+    """Bar and stem, a crossbar through the stem at 40-65 % of its height; sometimes a serif at the bar's start."""
+    foot = rng.uniform(0.25, 0.45)
+    at = rng.uniform(0.4, 0.65)
+    x = 1 + (foot - 1) * at  # where the crossbar meets the stem
+    strokes = [[[(0.0, 0.0), (1.0, 0.0)], [(1.0, 0.0), (foot, 1.0)]],
+               [[(x - rng.uniform(0.2, 0.4), at), (x + rng.uniform(0.15, 0.35), at)]]]
+    if rng.random() < 0.4:  # many who cross their 7s also start the bar with a serif
+        strokes[0].insert(0, [(0.0, rng.uniform(0.1, 0.25)), (0.0, 0.0)])
+    return strokes
+
+
+def _hooked_seven(rng):
+    """A serif at the bar's start, a stem that bends upright, and a foot to either side."""
+    serif, foot = rng.uniform(0.1, 0.25), rng.choice([-1, 1]) * rng.uniform(0.1, 0.25)
+    return [[[(0.0, serif), (0.0, 0.0)], [(0.0, 0.0), (1.0, 0.0)],
+             [(1.0, 0.0), (0.6, 0.45), (0.45, 0.8), (0.43, 1.0)], [(0.43, 1.0), (0.43 + foot, 0.97)]]]
+
+
+def _nine(rng, straight):
+    """A loop of varying size, closed or not quite, and a straight upright stem or one that curves away."""
+    ry = rng.uniform(0.17, 0.3)
+    end = rng.uniform(-365, -330)
+    if straight:
+        return [[_arc(0.45, ry + 0.02, 0.37, ry, -30, end, 18), [(0.82, ry + 0.02), (0.82, 0.0)],
+                 [(0.82, 0.0), (0.82 + rng.uniform(-0.05, 0.05), 1.0)]]]
+    return [[_arc(0.45, ry, 0.35, ry, -10, end, 18),
+             [(0.79, ry), (0.8, 0.55), (0.72, 0.85), (0.5, 1.0), (0.25, 0.95)]]]
+
+
+# A template is a list of strokes; a stroke is a list of pieces; a piece is a list of control points, smoothed
+# into a curve (two points: a straight line). Pieces of a stroke join at corners. A function of the generator
+# gives a template whose proportions vary.
+_TEMPLATES = {
+    "0": {
+        "plain": [[_arc(0.5, 0.5, 0.4, 0.5, -80, -445, 20)]],
+        "narrow": [[[(x + 0.25 * (0.5 - y), y) for x, y in _arc(0.5, 0.5, 0.25, 0.5, -80, -440, 20)]]],
+    },
+    "1": {
+        "plain": [[[(0.5, 0.0), (0.5, 1.0)]]],
+        "serif": [[[(0.38, 0.14), (0.55, 0.0)], [(0.55, 0.0), (0.55, 1.0)]]],
+        "european": _european_one,
+        "european-base": lambda rng: _european_one(rng, base=True),
+    },
+    "2": {
+        "plain": [[_arc(0.5, 0.3, 0.42, 0.3, -170, 25), [(0.88, 0.43), (0.05, 1.0)], [(0.05, 1.0), (0.95, 1.0)]]],
+        "looped": [[_arc(0.5, 0.3, 0.42, 0.3, -170, 25), [(0.88, 0.43), (0.2, 0.86)],
+                    [(0.2, 0.86), (0.08, 0.95), (0.2, 1.0), (0.32, 0.9), (0.22, 0.84), (0.2, 0.95), (0.5, 0.98),
+                     (0.95, 0.96)]]],
+    },
+    "3": {
+        "plain": [[[*_arc(0.45, 0.27, 0.38, 0.25, -160, 90), *_arc(0.45, 0.75, 0.45, 0.25, -90, 160)]]],
+        "flat-top": [[[(0.1, 0.0), (0.85, 0.0)], [(0.85, 0.0), (0.4, 0.4)], _arc(0.45, 0.7, 0.45, 0.3, -110, 160)]],
+    },
+    "4": {
+        "closed": [[[(0.68, 0.0), (0.0, 0.66)], [(0.0, 0.66), (1.0, 0.66)]], [[(0.7, 0.0), (0.7, 1.0)]]],
+        "open": [[[(0.12, 0.0), (0.05, 0.6)], [(0.05, 0.6), (0.95, 0.6)]], [[(0.72, 0.08), (0.72, 1.0)]]],
+    },
+    "5": {
+        "plain": [[[(0.2, 0.0), (0.14, 0.45)], _arc(0.45, 0.7, 0.42, 0.3, -140, 150)], [[(0.2, 0.0), (0.92, 0.0)]]],
+        "square": [[[(0.2, 0.0), (0.15, 0.42)], [(0.15, 0.42), (0.65, 0.4), (0.9, 0.55), (0.88, 0.85), (0.55, 1.0),
+                                                  (0.05, 0.92)]], [[(0.2, 0.0), (0.92, 0.0)]]],
+    },
+    "6": {
+        "plain": [[[(0.8, 0.0), (0.4, 0.12), (0.15, 0.45), (0.12, 0.8), (0.35, 1.0), (0.7, 0.95), (0.85, 0.72),
+                    (0.65, 0.5), (0.35, 0.52), (0.15, 0.72)]]],
+        "straight": [[[(0.7, 0.0), (0.18, 0.72)], [(0.18, 0.72), (0.3, 0.98), (0.65, 0.98), (0.82, 0.72), (0.6, 0.5),
+                                                  (0.3, 0.55), (0.18, 0.72)]]],
+    },
+    "7": {
+        "plain": [[[(0.0, 0.0), (1.0, 0.0)], [(1.0, 0.0), (0.35, 1.0)]]],
+        "crossed": _crossed_seven,
+        "hooked": _hooked_seven,
+    },
+    "8": {
+        "plain": [[[(0.8, 0.12), (0.5, 0.0), (0.2, 0.12), (0.25, 0.35), (0.5, 0.5), (0.8, 0.68), (0.75, 0.95),
+                    (0.5, 1.0), (0.2, 0.92), (0.22, 0.68), (0.5, 0.5), (0.75, 0.32), (0.78, 0.1)]]],
+        "two-loops": [[_arc(0.5, 0.24, 0.28, 0.24, -60, -420, 16)], [_arc(0.5, 0.74, 0.36, 0.26, -90, -450, 18)]],
+    },
+    "9": {
+        "curved": lambda rng: _nine(rng, straight=False),
+        "straight": lambda rng: _nine(rng, straight=True),
+    },
+}
+
+STYLES: dict[str, tuple[str, ...]] = {digit: tuple(styles) for digit, styles in _TEMPLATES.items()}
+"""Style names per digit ("0".."9"), as draw() and style_set() take them; the module docstring says what each is."""
+
+EUROPEAN: dict[str, tuple[str, ...]] = {
+    "0": ("plain",), "1": ("european",), "2": ("plain",), "3": ("plain",), "4": ("open",), "5": ("plain",),
+    "6": ("plain",), "7": ("crossed",), "8": ("plain",), "9": ("straight",),
+}
+"""One style per digit as much of Europe, Latin America and Asia writes: a flagged 1, a crossed 7, a straight 9."""
+
+
+def draw(digit: int, style: str, rng: np.random.Generator) -> np.ndarray:
+    """One drawing of `digit` in `style`, distorted at random, as canvas_to_mnist gives it: (28, 28) float32."""
+    return canvas_to_mnist(draw_canvas(digit, style, rng))
+
+
+def draw_canvas(digit: int, style: str, rng: np.random.Generator) -> np.ndarray:
+    """The same drawing on the app's 280x280 page: uint8 grey, white ink on black."""
+    template = _template(digit, style)
+    template = template(rng) if callable(template) else template
+    angular = rng.random() < 0.3  # a fast stroke: a few straight segments
+    strokes = []
+    for stroke in template:
+        points = []
+        for piece in stroke:
+            control = np.asarray(piece, np.float64) + rng.normal(0, 0.025, (len(piece), 2))  # the hand's wobble
+            if points:  # pieces of a stroke join where the last one ended
+                control[0] = points[-1][-1]
+            points.append(_smooth(control))
+        line = np.concatenate([points[0], *(p[1:] for p in points[1:])])
+        strokes.append(_few_segments(line, rng) if angular else line)
+    strokes = _elastic(strokes, rng)
+    strokes = _affine(strokes, rng)
+    return _render(strokes, rng)
+
+
+def style_set(
+    n_per_style: int, seed: int, styles: Mapping[str, Sequence[str]] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """`n_per_style` drawings of each (digit, style) in `styles` (default: every one in STYLES).
+
+    Returns images (N, 28, 28) float32 in [0, 1] and labels (N,) uint8, grouped by digit and style, the same for
+    the same seed. `styles` maps digits ("0".."9") to style names, e.g. EUROPEAN; digits left out are left out.
+    """
+    if not isinstance(n_per_style, int) or n_per_style < 0:
+        raise ValueError(f"n_per_style must be a whole number >= 0, got {n_per_style!r}")
+    styles = STYLES if styles is None else styles
+    for digit, names in styles.items():
+        for name in names:
+            _template(digit, name)  # unknown digits or styles fail before any drawing
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for digit, names in sorted(styles.items()):
+        for name in names:
+            for _ in range(n_per_style):
+                images.append(draw(int(digit), name, rng))
+                labels.append(int(digit))
+    images = np.stack(images) if images else np.zeros((0, 28, 28), np.float32)
+    return images.astype(np.float32, copy=False), np.asarray(labels, np.uint8)
+
+
+def _template(digit, style):
+    key = str(digit)
+    if key not in _TEMPLATES:
+        raise ValueError(f"no such digit {digit!r}; digits are 0-9")
+    if style not in _TEMPLATES[key]:
+        raise ValueError(f"no style {style!r} for the digit {key}; its styles: {', '.join(_TEMPLATES[key])}")
+    return _TEMPLATES[key][style]
+
+
+def _smooth(control, rounds=3):
+    """Chaikin's corner cutting, ends kept: control points to a smooth curve (two points stay a line)."""
+    points = control
+    for _ in range(rounds if len(control) > 2 else 0):
+        a, b = points[:-1], points[1:]
+        cut = np.empty((2 * len(a), 2))
+        cut[0::2], cut[1::2] = 0.75 * a + 0.25 * b, 0.25 * a + 0.75 * b
+        points = np.concatenate([points[:1], cut, points[-1:]])
+    return points
+
+
+def _few_segments(line, rng):
+    """The line as a few straight segments between points evenly spaced along it (a quick, angular hand): one
+    every 0.2-0.35 of the digit's height, so a loop keeps enough corners to stay a loop."""
+    if len(line) <= 3:
+        return line
+    length = np.concatenate([[0], np.cumsum(np.hypot(*np.diff(line, axis=0).T))])
+    at = np.linspace(0, length[-1], max(3, round(length[-1] / rng.uniform(0.2, 0.35))) + 1)
+    return np.stack([np.interp(at, length, line[:, 0]), np.interp(at, length, line[:, 1])], axis=1)
+
+
+def _elastic(strokes, rng, waves=3, amplitude=0.035):
+    """A smooth random displacement of every point: a few low-frequency waves in each direction."""
+    frequency = rng.uniform(1.5, 4.0, (2, waves, 2))
+    phase = rng.uniform(0, 2 * np.pi, (2, waves))
+    scale = rng.uniform(0, amplitude, (2, waves))
+
+    def moved(p):
+        shift = [(scale[k] * np.sin(p @ frequency[k].T + phase[k])).sum(axis=1) for k in (0, 1)]
+        return p + np.stack(shift, axis=1)
+
+    return [moved(stroke) for stroke in strokes]
+
+
+def _affine(strokes, rng):
+    """Rotation (+-12 degrees), slant (shear -0.35..0.25), and aspect (width x0.7-1.3), about the centre."""
+    angle = np.radians(rng.uniform(-12, 12))
+    shear, aspect = rng.uniform(-0.35, 0.25), rng.uniform(0.7, 1.3)
+    c, s = np.cos(angle), np.sin(angle)
+    matrix = np.array([[c, -s], [s, c]]) @ np.array([[aspect, shear], [0, 1]])
+    return [(stroke - 0.5) @ matrix.T for stroke in strokes]
+
+
+def _render(strokes, rng):
+    """The strokes drawn as the canvas draws them: a random pen, size and place on a black 280x280 page."""
+    pen = int(rng.integers(PEN[0], PEN[1] + 1))
+    points = np.concatenate(strokes)
+    low, high = points.min(axis=0), points.max(axis=0)
+    extent = np.maximum(high - low, 1e-3)
+    margin = pen / 2 + 4  # cv2's anti-aliased pen reaches ~pen / 2 + 2 px from the line: ink never meets the edge
+    height = rng.uniform(max(100, 5 * pen), PAGE - 2 * margin)  # a thick pen draws a large digit
+    scale = min(height / extent[1], (PAGE - 2 * margin) / extent[0])
+    size = extent * scale
+    origin = margin + rng.random(2) * np.maximum(PAGE - 2 * margin - size, 0)
+    page = np.zeros((PAGE, PAGE), np.uint8)
+    lines = [np.round(((s - low) * scale + origin) * 2**_SUBPIXEL).astype(np.int32) for s in strokes]
+    cv2.polylines(page, lines, False, 255, pen, cv2.LINE_AA, _SUBPIXEL)
+    return page

@@ -1,0 +1,156 @@
+"""Teaching a model a visitor's handwriting: a short fine-tune on their drawings, with MNIST replayed alongside.
+
+Also the drawings file: an `.npz` with `images` uint8 (N, 28, 28) and `labels` uint8 (N,), as the app and the
+CLI's `teach` read and write it.
+"""
+
+import io
+import os
+import zipfile
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from .data import NUM_CLASSES
+from .errors import DataError
+from .training import train, training_log
+
+# Defaults, measured with the shipped model taught 5 drawings per digit of styles.EUROPEAN, 3 seeds
+# (BENCHMARKS.md, "Teaching"): 2 epochs or 16 replayed images per drawing left MNIST 0.05-0.1 points lower;
+# a share of 0.05 learned the style less (98.2 %); 0.2 was no better than 0.1 and less steady on MNIST.
+EPOCHS = 3  # passes over the mix of drawings and replayed MNIST
+REPEATS = 8  # each drawing appears this many times an epoch, each time augmented differently
+REPLAY_PER_DRAWING = 32  # MNIST training images mixed in per drawing, so MNIST accuracy holds
+RATE_SHARE = 0.1  # the learning rate (the one-cycle peak) as a share of the model's own: 0.01 for the shipped 0.1
+MAX_DRAWINGS = 2000  # a drawings file may hold at most this many
+IMAGES, LABELS = "images", "labels"
+
+
+def fine_tune(
+    model: keras.Model,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    replay: tuple[np.ndarray, np.ndarray] | None = None,
+    epochs: int | None = None,
+    seed: int = 0,
+) -> list[dict]:
+    """Teach `model` the handwriting in `images`; return the training-log records it appended.
+
+    Each epoch trains on every drawing REPEATS times and on REPLAY_PER_DRAWING images per drawing drawn from
+    `replay`, all with the training augmentation, at RATE_SHARE of the model's own learning rate (put back
+    afterwards). The records are marked {"taught": number of drawings}.
+
+    Args:
+        model: a compiled model, e.g. from load_model(); changed in place.
+        images: (N, 28, 28) float in [0, 1] as canvas_to_mnist returns them (or uint8 0-255).
+        labels: (N,) integers 0-9.
+        replay: (images, labels) of MNIST *training* data to mix in; None mixes nothing in, and MNIST accuracy
+            may then fall.
+        epochs: passes over the mix; default EPOCHS.
+        seed: the same seed gives the same run.
+    """
+    x, y = _checked(images, labels)
+    epochs = EPOCHS if epochs is None else epochs
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
+    if getattr(model, "optimizer", None) is None:
+        raise ValueError("the model is not compiled; compile it or use load_model()")
+    x, y = np.repeat(x, REPEATS, axis=0), np.repeat(y, REPEATS)
+    if replay is not None:
+        rx, ry = (np.asarray(a) for a in replay)
+        if len(rx) != len(ry):
+            raise ValueError(f"replay has {len(rx)} images but {len(ry)} labels")
+        count = min(len(rx), REPLAY_PER_DRAWING * len(images))
+        picked = np.sort(np.random.default_rng(seed).choice(len(rx), count, replace=False))
+        rx, ry = _checked(rx[picked], ry[picked], what="replay")
+        x, y = np.concatenate([x, rx]), np.concatenate([y, ry])
+    log = training_log(model)
+    before = len(log)
+    peak = float(model.optimizer.learning_rate)
+    try:
+        train(model, (x, y), epochs=epochs, learning_rate=RATE_SHARE * peak, seed=seed, augment=True)
+    finally:
+        model.optimizer.learning_rate = peak  # the model's next training goes on at its own rate
+        for record in log[before:]:
+            record["taught"] = len(images)
+    return log[before:]
+
+
+def _checked(images, labels, what="images"):
+    """Images as float32 (N, 28, 28, 1) in [0, 1] and labels as int32 (N,), or ValueError saying what is wrong."""
+    x = np.asarray(images)
+    if x.ndim == 4 and x.shape[-1] == 1:
+        x = x[..., 0]
+    if x.ndim != 3 or x.shape[1:] != (28, 28) or len(x) == 0:
+        raise ValueError(f"{what} must be (N, 28, 28) with N >= 1, got shape {x.shape}")
+    if x.dtype == np.uint8:
+        x = x.astype(np.float32) / 255
+    elif np.issubdtype(x.dtype, np.floating):
+        if not (np.all(np.isfinite(x)) and x.min() >= 0 and x.max() <= 1):
+            raise ValueError(f"{what} must be in [0, 1] (as canvas_to_mnist returns them)")
+        x = x.astype(np.float32)
+    else:
+        raise ValueError(f"{what} must be float in [0, 1] or uint8, got {x.dtype}")
+    y = np.asarray(labels)
+    if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"labels of the {what} must be {len(x)} integers (N,), got {y.dtype}{list(y.shape)}")
+    if y.min() < 0 or y.max() >= NUM_CLASSES:
+        raise ValueError(f"labels of the {what} must be digits 0-9, got {y.min()}..{y.max()}")
+    return x[..., None], y.astype(np.int32)
+
+
+def save_drawings(images: np.ndarray, labels: np.ndarray) -> bytes:
+    """Drawings (float in [0, 1] or uint8, (N, 28, 28)) and their labels as the bytes of a drawings `.npz`."""
+    x, y = _checked(images, labels)
+    if len(x) > MAX_DRAWINGS:
+        raise ValueError(f"at most {MAX_DRAWINGS:,} drawings go in a file, got {len(x):,}")
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **{IMAGES: np.round(x[..., 0] * 255).astype(np.uint8), LABELS: y.astype(np.uint8)})
+    return buffer.getvalue()
+
+
+def load_drawings(source: bytes | str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """A drawings `.npz` (bytes or path) as images (N, 28, 28) float32 in [0, 1] and labels (N,) uint8.
+
+    Anything else (not an .npz, pickled objects, other keys, dtypes or shapes, labels above 9, more than
+    MAX_DRAWINGS) raises DataError with a one-line reason.
+    """
+    if isinstance(source, (bytes, bytearray)):
+        name, data = "the drawings file", bytes(source)
+    else:
+        name = str(source)
+        try:
+            data = Path(source).read_bytes()
+        except FileNotFoundError:
+            raise DataError(f"drawings file not found: {name}") from None
+        except OSError as e:
+            raise DataError(f"{name} could not be read ({e.strerror or e})") from None
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        raise DataError(f"{name} is not a drawings .npz file (not a zip archive)")
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:  # a data file never runs code
+            missing = sorted({IMAGES, LABELS} - set(npz.files))
+            if missing:
+                raise DataError(f"{name} is not a drawings .npz: it lacks {', '.join(missing)}")
+            images, labels = npz[IMAGES], npz[LABELS]
+    except DataError:
+        raise
+    except ValueError as e:
+        if "pickle" in str(e):
+            raise DataError(f"{name} holds Python objects (pickle), which are refused") from None
+        raise DataError(f"{name} is not a readable .npz file ({str(e).splitlines()[0]})") from None
+    except (OSError, zipfile.BadZipFile, EOFError, KeyError) as e:
+        raise DataError(f"{name} is not a readable .npz file ({str(e).splitlines()[0] if str(e) else e!r})") from None
+    if images.dtype != np.uint8 or labels.dtype != np.uint8:
+        raise DataError(f"{name}: images and labels must be uint8, got {images.dtype} and {labels.dtype}")
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.shape != (len(images),):
+        raise DataError(f"{name}: expected images (N, 28, 28) and labels (N,), got {images.shape} and {labels.shape}")
+    if len(images) == 0:
+        raise DataError(f"{name} holds no drawings")
+    if len(images) > MAX_DRAWINGS:
+        raise DataError(f"{name} holds {len(images):,} drawings; at most {MAX_DRAWINGS:,} are taken")
+    if labels.max() >= NUM_CLASSES:
+        raise DataError(f"{name} has labels above 9 (up to {labels.max()})")
+    return images.astype(np.float32) / 255, labels
