@@ -1,6 +1,7 @@
 """The benchmarks: the project against the reference peer (bench/reference.py), measured side by side.
 
-    python bench/run.py [--repeats N] [--only epoch drawing browser load sessions best explain teach] [--out FILE]
+    python bench/run.py [--repeats N] [--only epoch drawing browser load sessions best explain teach photos]
+                        [--out FILE]
 
 Prints a table (markdown, for BENCHMARKS.md) and writes every raw number to bench/results/latest.json.
 Needs $MNIST_NPZ (or keras' download) and, for `browser`, chromium (see tools/browser.py).
@@ -301,11 +302,9 @@ def best():
 def explain(repeats, calls=200):
     """Explaining a drawing on the shipped model, beside the plain answer: each part's p50 of `calls` test digits
     (median over `repeats` runs), and the neighbour index: build time, memory, and its 8-neighbour vote."""
-    import importlib
-
     import mnist_cnn as mc
+    from mnist_cnn import explanation as ex  # the module: its parts are timed one by one
 
-    ex = importlib.import_module("mnist_cnn.explain")  # the module: its parts are timed one by one
     (x_train, y_train), (x_test, y_test) = mc.load_mnist()
     model = mc.load_model()
     images = x_test[:calls].astype(np.float32) / 255  # as canvas_to_mnist gives them
@@ -442,6 +441,76 @@ def _rss(field):
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith(field))) / 1024
 
 
+def photos(repeats, count=2000, calls=200):
+    """Photos of test digits on paper (bench/photos.py, seed 0) read by the shipped model: against the same digits
+    clean, and against the picture path before photos were handled (the reference here, kept in bench/photos.py);
+    then canvas_to_mnist's time on photos and on 280x280 canvases, both paths alternated, medians of N runs."""
+    import cv2
+
+    import mnist_cnn as mc
+    from bench.photos import photo_set, reference_canvas_to_mnist
+
+    _, (x_test, y_test) = mc.load_mnist()
+    model = mc.load_model()
+    digits, labels = x_test[:count], y_test[:count]
+    clean = float(np.mean(mc.predict_proba(model, digits.astype(np.float32) / 255).argmax(axis=1) == labels))
+    pictures, conditions = photo_set(digits, seed=0)
+
+    def right(read):
+        read = [read(p) for p in pictures]
+        blank = [r is None for r in read]
+        inputs = np.stack([np.zeros((28, 28), np.float32) if b else r for r, b in zip(read, blank, strict=True)])
+        return mc.predict_proba(model, inputs).argmax(axis=1) == labels, int(sum(blank))
+
+    after, blank_after = right(mc.canvas_to_mnist)
+    before, blank_before = right(reference_canvas_to_mnist)
+    kinds = {
+        "plain": [c.lines == "none" for c in conditions], "ruled": [c.lines == "ruled" for c in conditions],
+        "squared": [c.lines == "squared" for c in conditions], "shadow": [c.shadow < 1 for c in conditions],
+        "table": [c.table > 0 for c in conditions],
+    }
+    by_kind = {kind: {"count": int(m.sum()), "after": float(after[m].mean()), "before": float(before[m].mean())}
+               for kind, m in ((k, np.array(v)) for k, v in kinds.items())}
+
+    canvases = []
+    for digit in digits[:calls]:
+        grey = cv2.resize(digit, (280, 280), interpolation=cv2.INTER_LINEAR)
+        canvases.append(np.dstack([grey, grey, grey, np.full_like(grey, 255)]))
+    timed = {"photo": pictures[:calls], "canvas": canvases}
+    times = {(what, path): [] for what in timed for path in ("after", "before")}
+    for i in range(repeats):
+        for what, images in timed.items():
+            paths = [("after", mc.canvas_to_mnist), ("before", reference_canvas_to_mnist)]
+            for path, read in paths if i % 2 == 0 else paths[::-1]:
+                ms = []
+                for image in images:
+                    start = time.perf_counter()
+                    read(image)
+                    ms.append((time.perf_counter() - start) * 1000)
+                times[what, path].append(np.percentile(ms, [50, 95]))
+    p = {key: np.median(v, axis=0) for key, v in times.items()}  # (p50, p95), each the median over the runs
+    share = float(after.mean()) / clean
+    rows = [
+        row(f"photos of {count} test digits read right (reference: the picture path before)", float(after.mean()),
+            float(before.mean()), f">= 99 % of clean ({0.99 * clean:.2%})", share >= 0.99, "%"),
+        row(f"the same {count} test digits, clean (as in MNIST)", clean, None, "", None, "%"),
+        row("photos read right, as a share of the clean digits", share, float(before.mean()) / clean, ">= 99 %",
+            share >= 0.99, "%"),
+        row(f"canvas_to_mnist on a photo, p50 of {calls}", p["photo", "after"][0], p["photo", "before"][0], "", None,
+            "ms"),
+        row(f"canvas_to_mnist on a photo, p95 of {calls}", p["photo", "after"][1], p["photo", "before"][1], "", None,
+            "ms"),
+        row(f"canvas_to_mnist on a 280x280 canvas, p50 of {calls}", p["canvas", "after"][0], p["canvas", "before"][0],
+            "not slower", p["canvas", "after"][0] <= 1.05 * p["canvas", "before"][0], "ms"),
+        row(f"canvas_to_mnist on a 280x280 canvas, p95 of {calls}", p["canvas", "after"][1], p["canvas", "before"][1],
+            "", None, "ms"),
+    ]
+    raw = {"clean_accuracy": clean, "after": after.tolist(), "before": before.tolist(), "blank_after": blank_after,
+           "blank_before": blank_before, "by_kind": by_kind,
+           "times_ms": {f"{what}/{path}": np.array(v).tolist() for (what, path), v in times.items()}}
+    return rows, raw
+
+
 def table(rows):
     def fmt(value, unit):
         if value is None:
@@ -464,7 +533,7 @@ def table(rows):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
-    parts = ["epoch", "drawing", "browser", "load", "sessions", "best", "explain", "teach"]
+    parts = ["epoch", "drawing", "browser", "load", "sessions", "best", "explain", "teach", "photos"]
     parser.add_argument("--only", nargs="+", choices=parts, default=parts, help="drawing includes the gallery")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
     args = parser.parse_args()
@@ -486,6 +555,8 @@ def main():
                 new, raw[name] = explain(args.repeats)
             elif name == "teach":
                 new, raw[name] = teach(args.repeats, Path(tmp))
+            elif name == "photos":
+                new, raw[name] = photos(args.repeats)
             else:
                 new, raw[name] = best()
             rows += new

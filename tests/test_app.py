@@ -192,7 +192,8 @@ def test_test_predictions_are_computed_once_per_model_state(app):
 
 
 def test_the_core_never_imports_streamlit():
-    modules = ["cli", "data", "drawing", "errors", "evaluation", "files", "models", "state", "training", "vetting"]
+    modules = ["cli", "data", "drawing", "errors", "evaluation", "explanation", "files", "models", "state", "styles",
+               "teaching", "training", "vetting"]
     code = f"import sys; [__import__('mnist_cnn.' + m) for m in {modules}]; print('streamlit' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

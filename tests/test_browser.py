@@ -325,6 +325,7 @@ def test_a_drawing_explains_itself(page):
     expect(page.locator('img[alt^="neighbour: a"]')).to_have_count(8)
     expect(page.locator('img[alt^="feature maps of block"]')).to_have_count(3)
     no_exception_shown(page)
+    page.get_by_text("What the model looked at").evaluate("e => e.scrollIntoView({block: 'center'})")
     screenshot(page, "explain")
 
 
@@ -336,4 +337,5 @@ def test_a_gallery_mistake_explains_itself(page):
     expect(page.locator('img[alt^="evidence for"]')).to_have_count(2)
     expect(page.locator('img[alt^="neighbour: a"]')).to_have_count(8)
     no_exception_shown(page)
+    page.get_by_text("What the model looked at").evaluate("e => e.scrollIntoView({block: 'start'})")
     screenshot(page, "gallery-explain")
