@@ -84,10 +84,18 @@ def answer(image: np.ndarray | None, blank: str, key: str) -> np.ndarray | None:
             icon=":material/help:",
         )
     with steps:
-        st.caption("What the model sees, step by step: the ink's bounding box, fitted into 20x20, "
-                   "centred by its centre of mass in 28x28.")
-        digit_grid([stages.crop, stages.box, stages.centred], ["crop", "20x20", "28x28 (the model's input)"],
-                   size=140, alt=["crop", "box", "model input"])
+        if stages.photo:  # two more steps, only for a picture read as a photo: a drawing's stay as they were
+            st.caption("What the model sees, step by step: the photo with its light, shadows and printed lines "
+                       "taken out, the digit's ink found in it, that ink's bounding box, fitted into 20x20, "
+                       "centred by its centre of mass in 28x28.")
+            digit_grid([stages.flattened, stages.ink, stages.crop, stages.box, stages.centred],
+                       ["background removed", "ink found", "crop", "20x20", "28x28 (the model's input)"],
+                       size=140, alt=["background removed", "ink found", "crop", "box", "model input"])
+        else:
+            st.caption("What the model sees, step by step: the ink's bounding box, fitted into 20x20, "
+                       "centred by its centre of mass in 28x28.")
+            digit_grid([stages.crop, stages.box, stages.centred], ["crop", "20x20", "28x28 (the model's input)"],
+                       size=140, alt=["crop", "box", "model input"])
     return stages.centred
 
 
