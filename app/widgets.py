@@ -9,6 +9,7 @@ import mnist_cnn as mc
 from app import charts, session
 
 UNSURE = 0.6  # below this confidence the answer is shown as a guess
+WHY = "explain"  # the session-state key of the "Why?" switch
 RIGHT, WRONG, PLAIN = (31, 111, 235), (214, 39, 40), (110, 110, 110)  # blue, red and grey frames
 EVIDENCE_FOR, EVIDENCE_AGAINST = np.array([0.85, 0.1, 0.1]), np.array([0.15, 0.45, 1.0])  # red and blue
 
@@ -83,27 +84,31 @@ def answer(image: np.ndarray | None, blank: str, key: str) -> np.ndarray | None:
             "Try a bigger, clearer digit.",
             icon=":material/help:",
         )
+    pictures = [stages.crop, stages.box, stages.centred]
+    captions, alt = ["crop", "20x20", "28x28 (the model's input)"], ["crop", "box", "model input"]
+    steps_said = "the ink's bounding box, fitted into 20x20, centred by its centre of mass in 28x28."
+    if stages.photo:  # two more steps, only for a picture read as a photo: a drawing's stay as they were
+        pictures, captions = [stages.flattened, stages.ink, *pictures], ["background removed", "ink found", *captions]
+        alt = ["background removed", "ink found", *alt]
+        steps_said = f"the photo with its light, shadows and printed lines taken out, the digit's ink, {steps_said}"
     with steps:
-        if stages.photo:  # two more steps, only for a picture read as a photo: a drawing's stay as they were
-            st.caption("What the model sees, step by step: the photo with its light, shadows and printed lines "
-                       "taken out, the digit's ink found in it, that ink's bounding box, fitted into 20x20, "
-                       "centred by its centre of mass in 28x28.")
-            digit_grid([stages.flattened, stages.ink, stages.crop, stages.box, stages.centred],
-                       ["background removed", "ink found", "crop", "20x20", "28x28 (the model's input)"],
-                       size=140, alt=["background removed", "ink found", "crop", "box", "model input"])
-        else:
-            st.caption("What the model sees, step by step: the ink's bounding box, fitted into 20x20, "
-                       "centred by its centre of mass in 28x28.")
-            digit_grid([stages.crop, stages.box, stages.centred], ["crop", "20x20", "28x28 (the model's input)"],
-                       size=140, alt=["crop", "box", "model input"])
+        st.caption(f"What the model sees, step by step: {steps_said}")
+        digit_grid(pictures, captions, size=140, alt=alt)
     return stages.centred
 
 
-def why(image: np.ndarray | None, key: str) -> None:
-    """A "Why?" switch; when on, the explanation of the session model's answer for `image` (28x28 in [0, 1])."""
-    if st.toggle("Why? Explain the answer", key=key, help="what the model looked at, the training images it "
-                 "compares yours to, and what each layer sees") and image is not None:
+def why(image: np.ndarray | None) -> None:
+    """When the page's "Why?" switch is on, the explanation of the session model's answer for `image` (28x28 in
+    [0, 1])."""
+    if st.session_state.get(WHY) and image is not None:
         explanation(*session.explain(image), image)
+
+
+def why_switch() -> None:
+    """The "Why?" switch, kept out of the part a stroke reruns: an element more there cost the load test's p95
+    ~11 % (BENCHMARKS.md)."""
+    st.toggle("Why? Explain each answer", key=WHY,
+              help="what the model looked at, the training images it compares yours to, and what each layer sees")
 
 
 def explanation(explained: mc.Explanation, train_images: np.ndarray | None, image: np.ndarray) -> None:

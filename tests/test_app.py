@@ -270,7 +270,7 @@ def test_an_answer_explains_itself_on_demand(app, mnist, encode):
     _, (x_test, y_test) = mnist
     app.file_uploader(key="digit_upload").set_value(("digit.png", encode(x_test[0]), "image/png")).run()
     assert explanation_shown(app) == ([], [], [])  # the answer does not wait for an explanation nobody asked for
-    app.toggle(key="explain_upload").set_value(True).run()
+    app.toggle(key="explain").set_value(True).run()
     assert not app.exception
     evidence, neighbours, blocks = explanation_shown(app)
     assert evidence[0].startswith(f"evidence for {y_test[0]} ") and len(evidence) == 2

@@ -319,7 +319,7 @@ def test_a_drawing_explains_itself(page):
     page.goto("/")
     draw(page, SEVEN)
     expect(page.locator("h3")).to_contain_text("It's a 7")
-    page.locator(".st-key-explain_drawing").filter(visible=True).get_by_text("Why?").click()
+    page.locator(".st-key-explain").get_by_text("Why?").click()
     expect(page.locator('img[alt="evidence for 7"]')).to_be_visible()
     expect(page.locator('img[alt^="evidence for"]')).to_have_count(2)
     expect(page.locator('img[alt^="neighbour: a"]')).to_have_count(8)

@@ -7,6 +7,7 @@ import mnist_cnn as mc
 from app import uploads, widgets
 
 st.title("Draw a digit")
+widgets.why_switch()
 draw, upload = st.tabs(["Draw", "Upload a picture"])
 
 
@@ -23,7 +24,7 @@ def drawing():
         st.caption("Draw one digit, big, in white. Undo and clear are in the canvas toolbar.")
     with right:
         seen = widgets.answer(canvas.image_data, "Draw a digit on the black canvas to see the model's answer.", "draw")
-    widgets.why(seen, "explain_drawing")  # after the answer, which never waits for it
+    widgets.why(seen)  # after the answer, which never waits for it
 
 
 with draw:
@@ -40,4 +41,4 @@ with upload:
             st.error(str(e), icon=":material/broken_image:")
     if file is None or image is not None:
         blank = "Upload a PNG or JPEG of a digit." if file is None else "No digit found: the picture looks blank."
-        widgets.why(widgets.answer(image, blank, "upload"), "explain_upload")
+        widgets.why(widgets.answer(image, blank, "upload"))
