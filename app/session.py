@@ -68,6 +68,8 @@ def explain(image: np.ndarray) -> tuple[mc.Explanation, np.ndarray | None]:
         (x_train, y_train), _ = dataset.mnist()
     except mc.DataError:
         return mc.explain(model(), image), None
-    with st.spinner("Indexing the 60,000 training images under this model (once per model state)…"):
-        index = workers.call(mc.neighbour_index, model(), x_train, y_train)
+    index = mc.neighbour_index(model(), x_train, y_train, build=False)  # a stroke does not queue for a worker
+    if index is None:
+        with st.spinner("Indexing the 60,000 training images under this model (once per model state)…"):
+            index = workers.call(mc.neighbour_index, model(), x_train, y_train)
     return mc.explain(model(), image, index=index), x_train

@@ -107,9 +107,11 @@ def embed(model: keras.Model, images: np.ndarray) -> np.ndarray:
     return np.concatenate(chunks) if chunks else np.zeros((0, _classifier(model).kernel.shape[0]), np.float32)
 
 
-def neighbour_index(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> NeighbourIndex:
+def neighbour_index(model: keras.Model, images: np.ndarray, labels: np.ndarray, *,
+                    build: bool = True) -> NeighbourIndex | None:
     """The index of `images` under the model's current weights: built on the first call, then the same object
-    until the model trains again (its optimizer's step moves) or other arrays are passed.
+    until the model trains again (its optimizer's step moves) or other arrays are passed. With build=False, the
+    index if it is up to date, else None (a caller can then build it elsewhere, on a worker).
 
     Keyed on the arrays' identity: pass the same arrays each time. Two threads asking at once build it once.
     """
@@ -120,6 +122,8 @@ def neighbour_index(model: keras.Model, images: np.ndarray, labels: np.ndarray) 
         # the step before building: if training moves it meanwhile, the next call builds again
         key = (_step(model), images, labels)
         if state.neighbours is None or not state.neighbours._matches(key):
+            if not build:
+                return None
             state.neighbours = None  # the old index goes before the new one is built: one in memory at a time
             state.neighbours = _build_index(model, images, labels, key)
         return state.neighbours

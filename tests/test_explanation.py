@@ -102,6 +102,17 @@ def test_the_index_is_built_once_per_model_state(small):
     assert not np.allclose(trained.embeddings, again.embeddings)
 
 
+def test_without_build_only_an_up_to_date_index_is_returned(small):
+    (x, y), _ = small
+    x, y = x[:300], y[:300]
+    model = mnist_cnn.build_model("default", seed=0)
+    assert mnist_cnn.neighbour_index(model, x, y, build=False) is None  # none yet, and none built
+    built = mnist_cnn.neighbour_index(model, x, y)
+    assert mnist_cnn.neighbour_index(model, x, y, build=False) is built
+    mnist_cnn.train(model, (x[:128], y[:128]), epochs=1, batch_size=128, seed=0)
+    assert mnist_cnn.neighbour_index(model, x, y, build=False) is None  # out of date after training
+
+
 def test_two_threads_asking_at_once_build_the_index_once(monkeypatch, small):
     (x, y), _ = small
     x, y = x[:500], y[:500]
