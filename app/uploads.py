@@ -1,4 +1,5 @@
-"""Uploaded files to what the core takes, or a one-line reason: pictures of digits and `.keras` models."""
+"""Uploaded files to what the core takes, or a one-line reason: pictures of digits, drawings files and `.keras`
+models."""
 
 import numpy as np
 import streamlit as st
@@ -20,6 +21,11 @@ def _size_checked(file: UploadedFile, error: type[mc.MnistCnnError]) -> bytes:
 def picture(file: UploadedFile) -> np.ndarray:
     """The uploaded picture as a uint8 image; raises mc.ImageError with the reason."""
     return mc.read_image(_size_checked(file, mc.ImageError), name=file.name)
+
+
+def drawings(file: UploadedFile) -> tuple[np.ndarray, np.ndarray]:
+    """An uploaded drawings `.npz` as (images in [0, 1], labels); raises mc.DataError with the reason."""
+    return mc.load_drawings(_size_checked(file, mc.DataError))
 
 
 def take_model() -> None:

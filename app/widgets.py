@@ -1,5 +1,7 @@
 """Page parts used on more than one page: the model card, grids of digits, charts, and a drawing's answer."""
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 import plotly.graph_objects as go
@@ -44,10 +46,10 @@ def digit_grid(images, captions: list[str], frames: list[tuple[int, int, int]] |
                alt: list[str] | None = None) -> None:
     """Digits in [0,1] (or uint8), enlarged to `size` px with sharp pixels, each framed in an (r, g, b) colour."""
     frames = frames or [PLAIN] * len(images)
-    st.image([_framed(i, f, size) for i, f in zip(images, frames, strict=True)], caption=list(captions), alt=alt)
+    st.image([framed(i, f, size) for i, f in zip(images, frames, strict=True)], caption=list(captions), alt=alt)
 
 
-def _framed(image, colour, size, border=4):
+def framed(image: np.ndarray, colour: tuple[int, int, int], size: int, border: int = 4) -> np.ndarray:
     """A grey or RGB picture in [0,1] (or uint8), enlarged with sharp pixels, in a frame of `colour`."""
     image = np.asarray(image)
     pixels = image / 255 if image.dtype == np.uint8 else np.clip(image, 0, 1)
@@ -59,14 +61,16 @@ def _framed(image, colour, size, border=4):
     return tile
 
 
-def answer(image: np.ndarray | None, blank: str, key: str) -> np.ndarray | None:
+def answer(image: np.ndarray | None, blank: str, key: str,
+           under: Callable[[np.ndarray], None] | None = None) -> np.ndarray | None:
     """The answer for a drawing or picture (uint8 grey, RGB or RGBA): the digit, its confidence, all ten
-    probabilities and the preprocessing stages; the `blank` prompt and empty bars if there is no ink.
+    probabilities and the preprocessing stages; the `blank` prompt and empty bars if there is no ink. `under(read)`
+    draws right below the headline (the corrections: near the canvas on a phone, where the rest is further down).
     Returns what the model read (28x28 in [0, 1]), or None."""
     stages = None if image is None else mc.canvas_stages(image)
     # the same containers either way: the chart (and plotly.js) is there from the first render, and an answer
     # updates them in place rather than adding and removing elements, measured faster (BENCHMARKS.md)
-    head, bars, steps = st.container(), st.container(), st.container()
+    head, below, bars, steps = st.container(), st.container(), st.container(), st.container()
     proba = np.zeros(mc.NUM_CLASSES) if stages is None else mc.predict_proba(session.model(), stages.centred[None])[0]
     with bars:
         chart(charts.probabilities(proba), key=f"{key}_proba")
@@ -94,6 +98,9 @@ def answer(image: np.ndarray | None, blank: str, key: str) -> np.ndarray | None:
     with steps:
         st.caption(f"What the model sees, step by step: {steps_said}")
         digit_grid(pictures, captions, size=140, alt=alt)
+    if under:
+        with below:
+            under(stages.centred)
     return stages.centred
 
 

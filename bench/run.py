@@ -436,6 +436,39 @@ def teach(repeats, tmp, taught=5, held=50, style_digits=20_000):
     return rows, raw
 
 
+STYLE_SETS = {
+    "european": "styles.EUROPEAN: a flagged 1, a crossed 7, a straight 9, an open 4, plain others",
+    "other": "one other style per digit: 1 with a base, hooked 7, looped 2, curved 9, ...",
+    "all": "all 23 styles",
+}
+
+
+def styles_per_digit(before, per_digit=100, seed=3000):
+    """The shipped model against `before` (a .keras file: the model it replaced) on held-out style sets, digit by
+    digit, and on MNIST's test set."""
+    import mnist_cnn as mc
+    from mnist_cnn import styles
+
+    other = {"0": ("narrow",), "1": ("european-base",), "2": ("looped",), "3": ("flat-top",), "4": ("closed",),
+             "5": ("square",), "6": ("straight",), "7": ("hooked",), "8": ("two-loops",), "9": ("curved",)}
+    chosen = {"european": styles.EUROPEAN, "other": other, "all": None}
+    models = {"after": mc.load_model(), "before": mc.load_model(before)}
+    _, (x_test, y_test) = mc.load_mnist()
+    rows, raw = [], {}
+    for name, picked in chosen.items():
+        x, y = styles.style_set(per_digit if picked else per_digit // 2, seed, picked)
+        result = {k: mc.evaluate(m, x, y) for k, m in models.items()}
+        raw[name] = {k: {"accuracy": r.accuracy, "per_digit": r.per_class.tolist()} for k, r in result.items()}
+        rows.append(row(f"{name} styles ({STYLE_SETS[name]}), {len(x):,} drawings", result["after"].accuracy,
+                        result["before"].accuracy, "", None, "%"))
+        rows += [row(f"  digit {d}", result["after"].per_class[d], result["before"].per_class[d], "", None, "%")
+                 for d in range(mc.NUM_CLASSES)]
+    test = {k: mc.evaluate(m, x_test, y_test).accuracy for k, m in models.items()}
+    raw["mnist"] = test
+    rows.append(row("MNIST test accuracy", test["after"], test["before"], ">= 99.6 %", test["after"] >= 0.996, "%"))
+    return rows, raw
+
+
 def _rss(field):
     status = Path("/proc/self/status").read_text()
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith(field))) / 1024
@@ -533,8 +566,9 @@ def table(rows):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
-    parts = ["epoch", "drawing", "browser", "load", "sessions", "best", "explain", "teach", "photos"]
+    parts = ["epoch", "drawing", "browser", "load", "sessions", "best", "explain", "teach", "photos", "styles"]
     parser.add_argument("--only", nargs="+", choices=parts, default=parts, help="drawing includes the gallery")
+    parser.add_argument("--before", type=Path, help="styles: the model the shipped one replaced (a .keras file)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
     args = parser.parse_args()
     rows, raw = [], {}
@@ -557,6 +591,10 @@ def main():
                 new, raw[name] = teach(args.repeats, Path(tmp))
             elif name == "photos":
                 new, raw[name] = photos(args.repeats)
+            elif name == "styles":
+                if args.before is None:
+                    parser.error("styles needs --before: the .keras file the shipped model replaced")
+                new, raw[name] = styles_per_digit(args.before)
             else:
                 new, raw[name] = best()
             rows += new

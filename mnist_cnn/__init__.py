@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .files import copy_model, load_model, model_bytes, save_model, shipped_record
     from .models import ARCHS, Arch, build_model, summary
     from .styles import STYLES, style_set
-    from .teaching import fine_tune, load_drawings, save_drawings
+    from .teaching import Lesson, fine_tune, held_out, load_drawings, save_drawings, teach
     from .training import Curve, Progress, Snapshot, epochs_trained, train, training_log
 
 _HOMES = {
@@ -69,6 +69,9 @@ _HOMES = {
     "fine_tune": "teaching",
     "load_drawings": "teaching",
     "save_drawings": "teaching",
+    "teach": "teaching",
+    "held_out": "teaching",
+    "Lesson": "teaching",
 }
 __all__ = [
     "ARCHS",
@@ -81,6 +84,7 @@ __all__ = [
     "Evaluation",
     "Explanation",
     "ImageError",
+    "Lesson",
     "MnistCnnError",
     "ModelFileError",
     "NeighbourIndex",
@@ -98,6 +102,7 @@ __all__ = [
     "evaluate",
     "explain",
     "fine_tune",
+    "held_out",
     "load_drawings",
     "load_mnist",
     "load_model",
@@ -110,6 +115,7 @@ __all__ = [
     "shipped_record",
     "style_set",
     "summary",
+    "teach",
     "train",
     "training_log",
 ]

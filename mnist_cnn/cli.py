@@ -133,9 +133,9 @@ def _with_styles(x_train, y_train, count, seed):
 
 def teach(args: argparse.Namespace) -> None:
     from .data import load_mnist
-    from .evaluation import evaluate as evaluate_model
     from .files import load_model, save_model
-    from .teaching import fine_tune, load_drawings
+    from .teaching import load_drawings
+    from .teaching import teach as teach_model
 
     if args.epochs is not None and args.epochs < 1:
         raise ValueError("--epochs must be at least 1")
@@ -143,30 +143,28 @@ def teach(args: argparse.Namespace) -> None:
         raise ValueError(f"--out must end in .keras: {args.out}")
     images, labels = load_drawings(Path(args.drawings))
     model = load_model(None if args.model == "default" else args.model)
-    (x_train, y_train), (x_test, y_test) = load_mnist(args.data)
-    before = evaluate_model(model, images, labels).accuracy, evaluate_model(model, x_test, y_test).accuracy
-    start = time.perf_counter()
-    fine_tune(model, images, labels, replay=(x_train, y_train), epochs=args.epochs, seed=args.seed)
-    fit_seconds = time.perf_counter() - start
-    after = evaluate_model(model, images, labels).accuracy, evaluate_model(model, x_test, y_test).accuracy
+    train_split, test_split = load_mnist(args.data)
+    lesson = teach_model(model, images, labels, replay=train_split, test=test_split, epochs=args.epochs, seed=args.seed)
     save_model(model, args.out)
     result = {
         "model": args.model,
         "drawings": len(images),
+        "held_out": lesson.held_out,
         "seed": args.seed,
-        "fit_seconds": round(fit_seconds, 2),
-        "drawings_accuracy_before": round(before[0], 5),
-        "drawings_accuracy_after": round(after[0], 5),
-        "test_accuracy_before": round(before[1], 5),
-        "test_accuracy_after": round(after[1], 5),
+        "fit_seconds": round(lesson.seconds, 2),
+        "drawings_accuracy_before": round(lesson.drawings_before, 5),
+        "drawings_accuracy_after": round(lesson.drawings_after, 5),
+        "test_accuracy_before": round(lesson.test_before, 5),
+        "test_accuracy_after": round(lesson.test_after, 5),
         "size_bytes": Path(args.out).stat().st_size,
         "command": "python -m mnist_cnn " + shlex.join(sys.argv[1:]),
         "date": datetime.date.today().isoformat(),
     }
     Path(args.out).with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"taught {len(images)} drawings in {fit_seconds:.1f} s; saved {args.out}")
-    print(f"  the drawings: {before[0]:.2%} -> {after[0]:.2%} right")
-    print(f"  MNIST test:   {before[1]:.2%} -> {after[1]:.2%} right")
+    measured = f"the {lesson.held_out} held out" if lesson.held_out else "the taught ones (too few to hold any out)"
+    print(f"taught {lesson.taught} drawings in {lesson.seconds:.1f} s; saved {args.out}")
+    print(f"  drawings, {measured}: {lesson.drawings_before:.2%} -> {lesson.drawings_after:.2%} right")
+    print(f"  MNIST test: {lesson.test_before:.2%} -> {lesson.test_after:.2%} right")
     if args.json:
         print(json.dumps(result))
 

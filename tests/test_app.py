@@ -287,3 +287,53 @@ def test_a_gallery_image_explains_why_it_was_misread(app):
     evidence, neighbours, blocks = explanation_shown(app)
     read_as = re.search(r"read as (\d)", worst)[1]
     assert evidence[0].startswith(f"evidence for {read_as} ") and len(neighbours) == 8 and blocks
+
+
+# corrections and teaching
+def handwriting(at):
+    """The labels of the session's set of drawings, oldest first."""
+    from app import teaching
+
+    return [d.label for d in at.session_state[teaching.SET]] if teaching.SET in at.session_state else []
+
+
+def test_corrections_build_a_set_that_teaches_the_sessions_model(app, mnist, encode):
+    _, (x_test, y_test) = mnist
+    app.file_uploader(key="digit_upload").set_value(("digit.png", encode(x_test[0]), "image/png")).run()
+    app.button_group(key="correct_upload").set_value(int(y_test[0])).run()  # a right answer, confirmed
+    wrong = (int(y_test[0]) + 1) % 10
+    app.button_group(key="correct_upload").set_value(wrong).run()  # "Wrong? It's a ..."
+    assert not app.exception and handwriting(app) == [y_test[0], wrong]
+    assert app.button_group(key="correct_upload").value is None  # ready for the next drawing
+    assert any(m.value.startswith(f"**{wrong}** · 1") for m in app.markdown)  # the grid, by digit
+    assert any("Your handwriting (2 drawings)" in h.value for h in app.header)
+    shipped = weights_digest(session.shipped_model())
+    app.button(key="teach").click().run()
+    assert not app.exception and not app.error
+    metrics = {m.label: m for m in app.metric}
+    drawings = metrics["Your drawings (the taught ones: too few to hold any out)"]
+    assert drawings.value in ("50%", "100%") and "points from 50%" in drawings.delta  # the wrong one is learned, or not
+    assert float(metrics["MNIST test images"].value.rstrip("%")) > 99.0
+    assert weights_digest(session.shipped_model()) == shipped  # the session taught a copy
+    assert "trained further in this session" in card(app)
+
+
+def test_the_set_removes_clears_downloads_and_takes_uploads(app, mnist, encode):
+    _, (x_test, y_test) = mnist
+    app.file_uploader(key="digit_upload").set_value(("digit.png", encode(x_test[0]), "image/png")).run()
+    for label in (3, 3, 5):
+        app.button_group(key="correct_upload").set_value(label).run()
+    assert handwriting(app) == [3, 5]  # the same drawing and digit twice is one drawing
+    first = next(b for b in app.button if b.key.startswith("remove_"))
+    first.click().run()
+    assert handwriting(app) == [5]
+    assert not app.get("download_button")[0].proto.disabled  # what it downloads: test_browser.py
+    upload = app.file_uploader(key="handwriting_upload")
+    upload.set_value(("mine.npz", mnist_cnn.save_drawings(x_test[:4], y_test[:4]), "application/octet-stream")).run()
+    assert handwriting(app) == [5, *y_test[:4]]
+    app.file_uploader(key="handwriting_upload").set_value(("bad.npz", b"not a zip", "application/zip")).run()
+    assert any(e.value.startswith("bad.npz: ") and "not a drawings .npz" in e.value for e in app.error)
+    assert len(handwriting(app)) == 5  # nothing lost
+    app.button(key="clear_handwriting").click().run()
+    assert handwriting(app) == [] and app.button(key="teach").disabled
+

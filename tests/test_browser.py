@@ -339,3 +339,70 @@ def test_a_gallery_mistake_explains_itself(page):
     no_exception_shown(page)
     page.get_by_text("What the model looked at").evaluate("e => e.scrollIntoView({block: 'start'})")
     screenshot(page, "gallery-explain")
+
+
+PHONE = {"viewport": {"width": 375, "height": 740}, "has_touch": True, "is_mobile": True, "device_scale_factor": 2}
+
+
+SCROLLED = "[...document.querySelectorAll('*')].reduce((s, e) => s + e.scrollTop, window.scrollY)"  # in all, px
+
+
+def test_on_a_phone_touch_draws_corrects_teaches_and_clears(browser, server, tmp_path):
+    from tools.browser import touch
+
+    context = browser.new_context(**PHONE, base_url=server, accept_downloads=True)
+    context.set_default_timeout(WAIT)
+    page = context.new_page()
+    page.goto("/")
+    prompt = page.get_by_text("Draw a digit on the black canvas")
+    expect(prompt).to_be_visible()
+    canvas = page.locator(".st-key-canvas canvas").last
+    box = canvas.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 375 and box["width"] == 280  # the whole canvas on screen
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375  # and nothing wider than the phone
+    canvas.evaluate("e => e.scrollIntoView({block: 'center'})")  # the page could scroll both ways from here
+    before = page.evaluate(SCROLLED)
+    assert before > 0  # scrolled down to the canvas: a swipe that moved the page would show
+    touch(page, ONE)
+    expect(page.locator("h3")).to_contain_text("It's a 1")
+    assert page.evaluate(SCROLLED) == before  # the finger drew; the page did not move
+    touch(page, [[(340, 250), (340, 0)]])  # a swipe beside the canvas does scroll: the check above can fail
+    page.wait_for_function(f"() => {SCROLLED} != {before}")
+
+    key(page, "undo").tap()  # the page's own Undo: a phone never shows the canvas' hover toolbar
+    expect(prompt).to_be_visible()
+    touch(page, SEVEN)
+    expect(page.locator("h3")).to_contain_text("It's a 7")
+    digits = page.locator(".st-key-correct_draw")
+    for digit in range(10):
+        size = digits.get_by_role("radio", name=str(digit), exact=True).bounding_box()
+        assert size["width"] >= 44 and size["height"] >= 44  # thumb-size
+    digits.get_by_role("radio", name="1", exact=True).tap()  # "Wrong? It's a 1": recorded, and the canvas clears
+    expect(prompt).to_be_visible()
+    expect(page.locator("h2", has_text="Your handwriting")).to_have_text("Your handwriting (1 drawing)")
+    touch(page, SEVEN)
+    expect(page.locator("h3")).to_contain_text("It's a 7")
+    digits.get_by_role("radio", name="7", exact=True).tap()  # a right answer, confirmed
+    expect(page.locator("h2", has_text="Your handwriting")).to_have_text("Your handwriting (2 drawings)")
+
+    key(page, "teach").tap()
+    expect(page.get_by_text("MNIST test images")).to_be_visible()
+    expect(page.get_by_text("Your drawings (the taught ones")).to_be_visible()
+    expect(card(page)).to_contain_text("trained further in this session")
+    no_exception_shown(page)
+    page.get_by_text("Teach the model your handwriting").evaluate("e => e.scrollIntoView({block: 'center'})")
+    screenshot(page, "teach-phone")
+    with page.expect_download() as download:
+        key(page, "download_handwriting").tap()
+    images, labels = mnist_cnn.load_drawings(Path(download.value.path()).read_bytes())
+    assert labels.tolist() == [1, 7] and images.shape == (2, 28, 28)
+
+    touch(page, ONE)
+    expect(page.locator("h3")).to_contain_text("It's a")
+    key(page, "clear").tap()
+    expect(prompt).to_be_visible()
+    page.get_by_role("button", name="Clear all").tap()
+    key(page, "clear_handwriting").tap()
+    expect(page.locator("h2", has_text="Your handwriting")).to_have_text("Your handwriting (0 drawings)")
+    no_exception_shown(page)
+    context.close()

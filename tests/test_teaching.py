@@ -48,6 +48,36 @@ def test_teaching_appends_marked_records_and_keeps_the_learning_rate(taught):
     assert float(taught["model"].optimizer.learning_rate) == pytest.approx(taught["rate"])
 
 
+def test_held_out_keeps_a_share_of_each_digit_and_none_of_a_small_set():
+    assert not mnist_cnn.held_out(np.arange(10).repeat(1)).any()  # 10 drawings: every one is needed to teach
+    labels = np.r_[np.arange(10).repeat(5), [3, 3, 3, 3, 3], [8]]  # 5 of each, 5 more 3s, one more 8: 56
+    mask = mnist_cnn.held_out(labels, seed=1)
+    held = np.bincount(labels[mask], minlength=10)
+    assert held[3] == 2 and held[8] == 1 and all(held[d] == 1 for d in (0, 1, 2, 4, 5, 6, 7, 9))
+    assert np.array_equal(mask, mnist_cnn.held_out(labels, seed=1))
+    assert not np.array_equal(mask, mnist_cnn.held_out(labels, seed=2))
+    lonely = np.r_[np.zeros(30, int), [7]]  # a digit drawn once is never held out: it could not be taught
+    assert not mnist_cnn.held_out(lonely)[-1] and mnist_cnn.held_out(lonely)[:30].sum() == 6
+
+
+def test_teach_measures_on_held_out_drawings_and_reports_progress(shipped, mnist, small):
+    (x_train, y_train), _ = mnist
+    x, y = styles.style_set(5, seed=300, styles=styles.EUROPEAN)
+    model = mnist_cnn.copy_model(shipped)
+    seen = []
+    lesson = mnist_cnn.teach(model, x, y, replay=(x_train, y_train), test=small[1], epochs=1,
+                             callbacks=[mnist_cnn.Progress(seen.append, every=0)])
+    assert (lesson.taught, lesson.held_out) == (40, 10)
+    assert lesson.drawings_after >= lesson.drawings_before and lesson.seconds > 0
+    kept = mnist_cnn.held_out(y)
+    assert lesson.drawings_after == mnist_cnn.evaluate(model, x[kept], y[kept]).accuracy
+    assert lesson.test_after == pytest.approx(mnist_cnn.evaluate(model, *small[1]).accuracy)
+    assert lesson.test_after >= lesson.test_before - 0.01
+    last = mnist_cnn.training_log(model)[-1]
+    assert last["taught"] == 40 and last["test_accuracy"] == lesson.test_after
+    assert seen and seen[-1].done == seen[-1].total  # 40 drawings x 8 + 40 x 32 replayed, in batches
+
+
 GOOD = np.full((3, 28, 28), 0.5, np.float32), np.array([1, 7, 9])
 BAD_INPUTS = {
     "flat images": (np.zeros((3, 784), np.float32), GOOD[1]),

@@ -5,6 +5,7 @@ mouse strokes on the canvas."""
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import math
 import os
 import socket
@@ -78,6 +79,28 @@ def draw(page, strokes):
             page.mouse.move(x, y, steps=5)
         else:
             getattr(page.mouse, action)()
+
+
+def touch(page, strokes, steps=8):
+    """Finger strokes on the canvas through the DevTools protocol's touch events (a context made with
+    has_touch=True): each stroke a touchStart, touchMoves `steps` to a segment, a touchEnd."""
+    page.get_by_role("button", name=CANVAS_READY).wait_for()
+    canvas = page.locator(".st-key-canvas canvas").last
+    canvas.evaluate("e => e.scrollIntoView({block: 'center'})")  # clear of the app's header, which takes touches
+    box = canvas.bounding_box()
+    cdp = page.context.new_cdp_session(page)
+
+    def send(kind, *point):
+        points = [{"x": box["x"] + point[0], "y": box["y"] + point[1]}] if point else []
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+    for stroke in strokes:
+        send("touchStart", *stroke[0])
+        for (x0, y0), (x1, y1) in itertools.pairwise(stroke):
+            for step in range(1, steps + 1):
+                send("touchMove", x0 + (x1 - x0) * step / steps, y0 + (y1 - y0) * step / steps)
+        send("touchEnd")
+    cdp.detach()
 
 
 ANSWER = "h3:has-text(\"It's a\"), h3:has-text(\"Maybe a\")"

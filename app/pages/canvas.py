@@ -1,12 +1,12 @@
-"""Draw a digit, or upload a picture of one, and see what the model makes of it."""
+"""Draw a digit, or upload a picture of one, see what the model makes of it, and teach it your handwriting."""
 
 import streamlit as st
-from streamlit_drawable_canvas import st_canvas
 
 import mnist_cnn as mc
-from app import uploads, widgets
+from app import pad, teaching, uploads, widgets
 
 st.title("Draw a digit")
+teaching.setup()
 widgets.why_switch()
 draw, upload = st.tabs(["Draw", "Upload a picture"])
 
@@ -17,13 +17,10 @@ def drawing():
     left, right = st.columns([1, 1.4])
     with left:
         width = st.slider("Stroke width", 6, 40, 20, key="stroke_width")
-        canvas = st_canvas(
-            stroke_width=width, stroke_color="#FFFFFF", background_color="#000000", width=280, height=280,
-            drawing_mode="freedraw", return_image_data=True, key="canvas",
-        )
-        st.caption("Draw one digit, big, in white. Undo and clear are in the canvas toolbar.")
+        image = pad.draw(width)
     with right:
-        seen = widgets.answer(canvas.image_data, "Draw a digit on the black canvas to see the model's answer.", "draw")
+        seen = widgets.answer(image, "Draw a digit on the black canvas to see the model's answer.", "draw",
+                              under=teaching.correction("draw", then=pad.clear))
     widgets.why(seen)  # after the answer, which never waits for it
 
 
@@ -41,4 +38,7 @@ with upload:
             st.error(str(e), icon=":material/broken_image:")
     if file is None or image is not None:
         blank = "Upload a PNG or JPEG of a digit." if file is None else "No digit found: the picture looks blank."
-        widgets.why(widgets.answer(image, blank, "upload"))
+        widgets.why(widgets.answer(image, blank, "upload", under=teaching.correction("upload")))
+
+st.divider()
+teaching.panel()
