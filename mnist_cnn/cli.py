@@ -58,7 +58,10 @@ def _parser():
 
     p = commands.add_parser("teach", help="fine-tune a model on labelled drawings (a drawings .npz) and save it")
     p.add_argument("model", help="a .keras file, or `default` for the shipped model")
-    p.add_argument("drawings", help="a drawings .npz: images uint8 (N, 28, 28), labels uint8 (N,)")
+    p.add_argument("drawings", nargs="?", help="a drawings .npz: images uint8 (N, 28, 28), labels uint8 (N,)")
+    p.add_argument("--styles", type=int, default=0, metavar="N",
+                   help="also teach N synthetic digits in everyday handwriting styles (mnist_cnn.styles), seeded by "
+                        "--seed; with no drawings file, only these")
     p.add_argument("--out", required=True, help="where to write the taught .keras file (and a .json record beside it)")
     p.add_argument("--data", help="mnist.npz to replay and test on (default: $MNIST_NPZ, else keras' download)")
     p.add_argument("--epochs", type=int, help="passes over the drawings and replayed MNIST; default: teaching.EPOCHS")
@@ -119,21 +122,21 @@ def _with_styles(x_train, y_train, count, seed):
     """MNIST's training set with `count` style digits added, all shuffled (a validation split takes some of each)."""
     import numpy as np
 
-    from .styles import STYLES, style_set
+    from .styles import style_digits
 
-    per_style = -(-count // sum(len(names) for names in STYLES.values()))
-    x, y = style_set(per_style, seed)
-    rng = np.random.default_rng(seed)
-    keep = rng.permutation(len(x))[:count]
-    x = np.concatenate([x_train, np.round(x[keep] * 255).astype(np.uint8)])
-    y = np.concatenate([y_train, y[keep]])
-    order = rng.permutation(len(x))
+    x, y = style_digits(count, seed)
+    x = np.concatenate([x_train, np.round(x * 255).astype(np.uint8)])
+    y = np.concatenate([y_train, y])
+    order = np.random.default_rng(seed).permutation(len(x))
     return x[order], y[order]
 
 
 def teach(args: argparse.Namespace) -> None:
+    import numpy as np
+
     from .data import load_mnist
-    from .files import load_model, save_model
+    from .files import DEFAULT_MODEL, load_model, save_model
+    from .styles import style_digits
     from .teaching import load_drawings
     from .teaching import teach as teach_model
 
@@ -141,14 +144,25 @@ def teach(args: argparse.Namespace) -> None:
         raise ValueError("--epochs must be at least 1")
     if not args.out.endswith(".keras"):
         raise ValueError(f"--out must end in .keras: {args.out}")
-    images, labels = load_drawings(Path(args.drawings))
-    model = load_model(None if args.model == "default" else args.model)
+    if args.styles < 0:
+        raise ValueError("--styles must be at least 0")
+    if args.drawings is None and not args.styles:
+        raise ValueError("give a drawings file, --styles N, or both")
+    images, labels = load_drawings(Path(args.drawings)) if args.drawings else style_digits(0, args.seed)
+    if args.styles:
+        drawn = style_digits(args.styles, args.seed)
+        images, labels = np.concatenate([images, drawn[0]]), np.concatenate([labels, drawn[1]])
+    source = None if args.model == "default" else args.model
+    base = Path(source or DEFAULT_MODEL).with_suffix(".json")  # the taught model's record keeps its starting one
+    model = load_model(source)
     train_split, test_split = load_mnist(args.data)
     lesson = teach_model(model, images, labels, replay=train_split, test=test_split, epochs=args.epochs, seed=args.seed)
     save_model(model, args.out)
     result = {
         "model": args.model,
+        "base": json.loads(base.read_text()) if base.is_file() else None,
         "drawings": len(images),
+        "styles": args.styles,
         "held_out": lesson.held_out,
         "seed": args.seed,
         "fit_seconds": round(lesson.seconds, 2),

@@ -198,6 +198,15 @@ def style_set(
     return images.astype(np.float32, copy=False), np.asarray(labels, np.uint8)
 
 
+def style_digits(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`count` drawings spread evenly over every style in STYLES, in random order: images (N, 28, 28) float32 in
+    [0, 1] and labels (N,) uint8, the same for the same seed."""
+    per_style = -(-count // sum(len(names) for names in STYLES.values()))
+    x, y = style_set(per_style, seed)
+    keep = np.random.default_rng(seed).permutation(len(x))[:count]
+    return x[keep], y[keep]
+
+
 def _template(digit, style):
     key = str(digit)
     if key not in _TEMPLATES:

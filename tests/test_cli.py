@@ -115,6 +115,14 @@ def test_teach_a_model_on_a_drawings_file(tmp_path):
     assert log[-1]["taught"] == 10 and not any("taught" in r for r in log[:-1])
 
 
+def test_teach_on_style_digits_alone_keeps_the_starting_models_record(tmp_path):
+    out = tmp_path / "styled.keras"
+    result = cli("teach", "default", "--styles", "23", "--epochs", "1", "--seed", "3", "--out", out, "--json")
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["drawings"] == 23 and report["styles"] == 23 and report["held_out"] > 0  # 23 >= HOLD_OUT_FROM
+    assert report["base"] == json.loads((ROOT / "models" / "mnist_cnn.json").read_text())
+
+
 def test_teach_errors_are_one_line(tmp_path):
     drawings = _drawings_file(tmp_path)
     out = tmp_path / "t.keras"
@@ -125,6 +133,7 @@ def test_teach_errors_are_one_line(tmp_path):
     assert_one_line_error(cli("teach", tmp_path / "none.keras", drawings, "--out", out, check=False), "none.keras")
     assert_one_line_error(cli("teach", "default", drawings, "--out", tmp_path / "t.h5", check=False), ".keras")
     assert_one_line_error(cli("teach", "default", drawings, "--out", out, "--epochs", "0", check=False), "--epochs")
+    assert_one_line_error(cli("teach", "default", "--out", out, check=False), "drawings file, --styles")
     assert "usage:" in cli("teach", "--help").stdout
 
 
