@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .data import INPUT_SHAPE, NUM_CLASSES, load_mnist
+    from .distributed import strategy_for
     from .drawing import Stages, canvas_stages, canvas_to_mnist, read_image
     from .errors import DataError, ImageError, MnistCnnError, ModelFileError
     from .evaluation import Evaluation, evaluate, predict_proba
@@ -36,6 +37,7 @@ _HOMES = {
     "build_model": "models",
     "summary": "models",
     "train": "training",
+    "strategy_for": "distributed",
     "epochs_trained": "training",
     "training_log": "training",
     "Progress": "training",
@@ -113,6 +115,7 @@ __all__ = [
     "save_drawings",
     "save_model",
     "shipped_record",
+    "strategy_for",
     "style_set",
     "summary",
     "teach",

@@ -1,9 +1,11 @@
 """The architectures: literal layer lists, each compiled with the optimizer it was designed with."""
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import keras
+import tensorflow as tf
 from keras import layers
 
 from .data import INPUT_SHAPE, NUM_CLASSES
@@ -100,26 +102,33 @@ ARCHS = {
 }
 
 
-def build_model(arch: str = "default", learning_rate: float | None = None, seed: int | None = None) -> keras.Model:
+def build_model(
+    arch: str = "default",
+    learning_rate: float | None = None,
+    seed: int | None = None,
+    strategy: tf.distribute.Strategy | None = None,
+) -> keras.Model:
     """A new model of a registered architecture, compiled with its optimizer and loss.
 
-    train() and evaluate() take integer or one-hot labels for any of them.
+    train() and evaluate() take integer or one-hot labels for any of them. Under a tf.distribute `strategy`
+    (distributed.strategy_for()) its variables are mirrored on the strategy's devices, and train() uses it.
     """
     if arch not in ARCHS:
         raise ValueError(f"unknown architecture {arch!r}; choose one of: {', '.join(ARCHS)}")
     if seed is not None:
         keras.utils.set_random_seed(seed)  # the initial weights
     spec = ARCHS[arch]
-    # the architecture's name is the model's, so a saved file says what it is
-    model = keras.Sequential([keras.Input(INPUT_SHAPE), *spec.layers()], name=arch)
-    model.compile(
-        optimizer=spec.optimizer(learning_rate or spec.learning_rate),
-        # Keras' sparse loss cannot smooth labels; the categorical one takes one-hot targets
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=spec.label_smoothing)
-        if spec.label_smoothing
-        else keras.losses.SparseCategoricalCrossentropy(),
-        metrics=["accuracy"],
-    )
+    with strategy.scope() if strategy else contextlib.nullcontext():
+        # the architecture's name is the model's, so a saved file says what it is
+        model = keras.Sequential([keras.Input(INPUT_SHAPE), *spec.layers()], name=arch)
+        model.compile(
+            optimizer=spec.optimizer(learning_rate or spec.learning_rate),
+            # Keras' sparse loss cannot smooth labels; the categorical one takes one-hot targets
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=spec.label_smoothing)
+            if spec.label_smoothing
+            else keras.losses.SparseCategoricalCrossentropy(),
+            metrics=["accuracy"],
+        )
     return model
 
 

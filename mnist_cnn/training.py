@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from . import distributed
 from .data import INPUT_SHAPE, as_images, as_labels
 from .evaluation import CHUNK, evaluate
 from .models import arch_of
@@ -30,6 +31,7 @@ def train(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     seed: int | None = None,
     augment: bool | None = None,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> keras.callbacks.History:
     """Fit `model` for `epochs` more epochs and return the Keras History.
 
@@ -49,6 +51,9 @@ def train(
         callbacks: Keras callbacks, e.g. Progress; they see the test metrics.
         seed: the same seed gives the same run (shuffling, augmentation, dropout).
         augment: random shifts, rotations, scaling and stroke thickness; default: the architecture's recipe.
+        strategy: a tf.distribute strategy (distributed.strategy_for()) the model was built in
+            (build_model(strategy=...)); default: the model's. `batch_size` is the global batch, split among
+            the replicas. Under MultiWorkerMirroredStrategy every worker calls train() alike, with the same seed.
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
@@ -60,6 +65,12 @@ def train(
         raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
     if learning_rate is not None and not learning_rate > 0:
         raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
+    strategy = strategy or model.distribute_strategy
+    if strategy is not model.distribute_strategy:
+        raise ValueError("the model was not built in this strategy's scope; build it with build_model(strategy=...)")
+    own_loop = distributed.needs_own_loop(strategy)
+    if own_loop and seed is None:
+        raise ValueError("multi-worker training needs a seed: every worker must shuffle the data alike")
     spec = arch_of(model)
     batch_size = batch_size or (spec.batch_size if spec else 32)
     augment = (spec.augment if spec else False) if augment is None else augment
@@ -79,7 +90,10 @@ def train(
     log = _Log(test_data)
     done = epochs_trained(model)
     try:
-        return model.fit(
+        if own_loop:
+            return distributed.fit(model, strategy, train_batches, val_batches, done, done + epochs,
+                                   [*schedule, log, *callbacks])
+        return model.fit(  # distributes the batches itself under a strategy
             train_batches,
             validation_data=val_batches,
             initial_epoch=done,
@@ -171,6 +185,8 @@ def _batches(x, y, batch_size, shuffle=False, seed=None, augment=False):
     # autotuning off: its thread stalls the end of every fit() by ~3 s here; one batch ahead is all it takes
     options = tf.data.Options()
     options.autotune.enabled = False
+    # several workers: each keeps its share of every batch (the default tries to split files first: there are none)
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     # sequential map: the augmentation's random numbers come in a fixed order, so a seed repeats a run
     return ds.batch(batch_size).map(load).prefetch(2).with_options(options)
 
@@ -293,11 +309,12 @@ class OneCycle(keras.callbacks.Callback):
         self.peak = None  # until training begins: an interrupt before that has no rate to put back
 
     def on_train_begin(self, logs=None):
-        self.peak = float(self.model.optimizer.learning_rate)
-        self.start = int(self.model.optimizer.iterations)
+        # numpy(): float() and int() refuse a variable that a tf.distribute strategy mirrors
+        self.peak = float(self.model.optimizer.learning_rate.numpy())
+        self.start = int(self.model.optimizer.iterations.numpy())
 
     def on_train_batch_begin(self, batch, logs=None):
-        t = min((int(self.model.optimizer.iterations) - self.start) / self.steps, 1.0)
+        t = min((int(self.model.optimizer.iterations.numpy()) - self.start) / self.steps, 1.0)
         if t < self.warmup:
             rate = self.peak * (0.04 + 0.96 * t / self.warmup)
         else:
