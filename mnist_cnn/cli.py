@@ -41,7 +41,14 @@ def _parser():
     p.add_argument("--data", help="mnist.npz to use (default: $MNIST_NPZ, else keras' download)")
     p.add_argument("--styles", type=int, default=0, metavar="N",
                    help="add N synthetic digits in everyday handwriting styles (mnist_cnn.styles), seeded by --seed")
-    p.add_argument("--out", required=True, help="where to write the .keras file (and a .json record beside it)")
+    p.add_argument("--strategy", choices=["none", "mirrored", "multi-worker"], default="none",
+                   help="none: one device; mirrored: every local GPU (or the CPU); multi-worker: the cluster in "
+                        "$TF_CONFIG, every worker running this command (docs/distributed.md); default: none")
+    p.add_argument("--collective-timeout", type=float, default=300, metavar="SECONDS",
+                   help="multi-worker: give up on a worker that hangs this long (one that dies is noticed within "
+                        "seconds); default 300")
+    p.add_argument("--out", required=True, help="where to write the .keras file (and a .json record beside it); "
+                                                "multi-worker: the chief (worker 0) writes them, the others nothing")
     p.add_argument("--json", action="store_true", help="print the result as JSON on the last line")
     p.set_defaults(run=train)
 
@@ -76,6 +83,7 @@ def _parser():
 
 def train(args: argparse.Namespace) -> None:
     from .data import load_mnist
+    from .distributed import devices, is_chief, strategy_for, workers
     from .evaluation import evaluate as evaluate_model
     from .files import save_model
     from .models import build_model
@@ -87,16 +95,27 @@ def train(args: argparse.Namespace) -> None:
         raise ValueError(f"--out must end in .keras: {args.out}")
     if args.styles < 0:
         raise ValueError("--styles must be at least 0")
+    if not args.collective_timeout > 0:
+        raise ValueError("--collective-timeout must be more than 0 seconds")
+    # first: MultiWorkerMirroredStrategy must exist before any other TensorFlow op; it waits for every worker
+    strategy = strategy_for(args.strategy, timeout=args.collective_timeout)
     (x_train, y_train), (x_test, y_test) = load_mnist(args.data)
     if args.styles:
         x_train, y_train = _with_styles(x_train, y_train, args.styles, args.seed)
-    model = build_model(args.arch, seed=args.seed)
+    model = build_model(args.arch, seed=args.seed, strategy=strategy)
+    names, cluster = devices(strategy), workers(strategy)
+    where = f", one of {cluster} workers" if cluster > 1 else ""
+    print(f"training on {len(names)} device{'s' if len(names) > 1 else ''}: {', '.join(names)} "
+          f"(strategy {args.strategy}{where})", file=sys.stderr)
     start = time.perf_counter()
     train_model(
         model, (x_train, y_train), epochs=args.epochs, batch_size=args.batch_size,
         validation_split=args.validation_split, augment=args.augment, seed=args.seed, callbacks=[_progress_callback()],
     )
     fit_seconds = time.perf_counter() - start
+    if not is_chief(strategy):
+        print(f"trained in {fit_seconds:.1f} s; the chief saves the model")
+        return
     test = evaluate_model(model, x_test, y_test)
     save_model(model, args.out)
     result = {
@@ -104,6 +123,8 @@ def train(args: argparse.Namespace) -> None:
         "epochs": args.epochs,
         "seed": args.seed,
         "styles": args.styles,
+        "strategy": args.strategy,
+        "workers": cluster,
         "fit_seconds": round(fit_seconds, 2),
         "test_loss": round(test.loss, 5),
         "test_accuracy": round(test.accuracy, 5),
@@ -156,7 +177,8 @@ def teach(args: argparse.Namespace) -> None:
     base = Path(source or DEFAULT_MODEL).with_suffix(".json")  # the taught model's record keeps its starting one
     model = load_model(source)
     train_split, test_split = load_mnist(args.data)
-    lesson = teach_model(model, images, labels, replay=train_split, test=test_split, epochs=args.epochs, seed=args.seed)
+    lesson = teach_model(model, images, labels, replay=train_split, test=test_split, epochs=args.epochs, seed=args.seed,
+                         callbacks=[_progress_callback()])
     save_model(model, args.out)
     result = {
         "model": args.model,
@@ -169,7 +191,7 @@ def teach(args: argparse.Namespace) -> None:
         "drawings_accuracy_before": round(lesson.drawings_before, 5),
         "drawings_accuracy_after": round(lesson.drawings_after, 5),
         "test_accuracy_before": round(lesson.test_before, 5),
-        "test_accuracy_after": round(lesson.test_after, 5),
+        "test_accuracy": round(lesson.test_after, 5),  # after, under the key every model's record has
         "size_bytes": Path(args.out).stat().st_size,
         "command": "python -m mnist_cnn " + shlex.join(sys.argv[1:]),
         "date": datetime.date.today().isoformat(),

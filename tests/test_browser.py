@@ -118,7 +118,7 @@ def test_drawing_a_digit_shows_what_the_model_reads(page):
 
 def test_training_shows_live_progress_stops_and_downloads(page, tmp_path):
     page.goto("/training")
-    expect(card(page)).to_contain_text("epochs trained: 20")
+    expect(card(page)).to_contain_text("epochs trained: 23")
     key(page, "train_one").click()
     expect(page.locator('[data-testid="stProgress"]')).to_be_visible()  # live, while the epoch runs
     expect(page.get_by_text("Epoch 21 done")).to_be_visible()
@@ -278,7 +278,7 @@ def test_after_a_restart_the_app_comes_back_with_the_shipped_model(browser, tmp_
             page = context.new_page()
             page.goto("/training")
             expect(card(page)).to_contain_text("the shipped model")
-            expect(card(page)).to_contain_text("epochs trained: 20")
+            expect(card(page)).to_contain_text("epochs trained: 23")
             key(page, "train_one").click()  # what this visitor does is gone after the restart
             expect(card(page)).to_contain_text("epochs trained: 21")
             context.close()
@@ -290,7 +290,7 @@ def test_two_sessions_training_at_once_keep_their_own_models(browser, server, tm
         context.set_default_timeout(WAIT)
         page = context.new_page()
         page.goto("/training")
-        expect(card(page)).to_contain_text("epochs trained: 20")
+        expect(card(page)).to_contain_text("epochs trained: 23")
         return context, page
 
     def download(page, name):
