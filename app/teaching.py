@@ -191,12 +191,12 @@ def _teach(items: tuple[Drawing, ...]) -> None:
 
 
 def _result(lesson: mc.Lesson) -> None:
-    which = (f"the {lesson.held_out} held out, not taught" if lesson.held_out
-             else "the taught ones: too few to hold any out")
+    which = (f"the {lesson.held_out} held out from the teaching" if lesson.held_out
+             else "the taught ones, as there were too few to hold any out")
     before, after = lesson.drawings_before, lesson.drawings_after
     left, right = st.columns(2)
-    left.metric(f"Your drawings ({which})", f"{after:.0%}", f"{(after - before) * 100:+.0f} points from {before:.0%}")
+    left.metric("Your drawings", f"{after:.0%}", f"{(after - before) * 100:+.0f} points from {before:.0%}")
     before, after = lesson.test_before, lesson.test_after
     right.metric("MNIST test images", f"{after:.2%}", f"{(after - before) * 100:+.2f} points from {before:.2%}")
-    st.caption(f"Taught {lesson.taught} drawings in {lesson.seconds:.1f} s. The canvas above now reads with the taught "
-               "model; the shipped model is unchanged for everyone else.")
+    st.caption(f"Your drawings: {which}. Taught {_count(lesson.taught)} in {lesson.seconds:.1f} s. The canvas "
+               "above now reads with the taught model; the shipped model is unchanged for everyone else.")

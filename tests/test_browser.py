@@ -373,6 +373,8 @@ def test_on_a_phone_touch_draws_corrects_teaches_and_clears(browser, server, tmp
     expect(prompt).to_be_visible()
     touch(page, SEVEN)
     expect(page.locator("h3")).to_contain_text("It's a 7")
+    page.locator(".st-key-canvas").evaluate("e => e.scrollIntoView({block: 'start'})")
+    screenshot(page, "teach-phone")  # the drawing, its answer and the digit buttons, on a phone
     digits = page.locator(".st-key-correct_draw")
     for digit in range(10):
         size = digits.get_by_role("radio", name=str(digit), exact=True).bounding_box()
@@ -387,11 +389,14 @@ def test_on_a_phone_touch_draws_corrects_teaches_and_clears(browser, server, tmp
 
     key(page, "teach").tap()
     expect(page.get_by_text("MNIST test images")).to_be_visible()
-    expect(page.get_by_text("Your drawings (the taught ones")).to_be_visible()
+    expect(page.get_by_text("Your drawings: the taught ones")).to_be_visible()
     expect(card(page)).to_contain_text("trained further in this session")
     no_exception_shown(page)
-    page.get_by_text("Teach the model your handwriting").evaluate("e => e.scrollIntoView({block: 'center'})")
-    screenshot(page, "teach-phone")
+    if SHOTS:  # the same session on a wide screen: the set by digit and the result side by side
+        page.set_viewport_size({"width": 1200, "height": 1000})
+        page.locator("h2", has_text="Your handwriting").evaluate("e => e.scrollIntoView({block: 'start'})")
+        screenshot(page, "teach")
+        page.set_viewport_size(PHONE["viewport"])
     with page.expect_download() as download:
         key(page, "download_handwriting").tap()
     images, labels = mnist_cnn.load_drawings(Path(download.value.path()).read_bytes())
