@@ -9,14 +9,13 @@ import mnist_cnn
 from mnist_cnn import styles, teaching
 
 
-@pytest.fixture(scope="module")
-def taught(shipped, mnist, small):
-    """The shipped model (a copy) before and after being taught 5 European-style drawings per digit."""
+def _taught(model, mnist, small):
+    """`model` (a copy) before and after being taught 5 European-style drawings per digit."""
     (x_train, y_train), _ = mnist
     _, (x_test, y_test) = small
     x, y = styles.style_set(5, seed=100, styles=styles.EUROPEAN)
     held = styles.style_set(20, seed=200, styles=styles.EUROPEAN)  # other drawings of the same style
-    model = mnist_cnn.copy_model(shipped)
+    model = mnist_cnn.copy_model(model)
     log_before = [dict(r) for r in mnist_cnn.training_log(model)]
     rate = float(model.optimizer.learning_rate)
     before = mnist_cnn.evaluate(model, *held), mnist_cnn.evaluate(model, x_test, y_test)
@@ -26,11 +25,26 @@ def taught(shipped, mnist, small):
             "after": after}
 
 
-def test_teaching_raises_accuracy_on_held_out_drawings_of_the_style(taught):
-    (style_before, _), (style_after, _) = taught["before"], taught["after"]
-    # the shipped model misreads most European 1s (as 7s); taught, it reads them
-    assert style_after.per_class[1] >= style_before.per_class[1] + 0.3, (style_before.per_class, style_after.per_class)
-    assert style_after.accuracy >= 0.95 and style_after.accuracy >= style_before.accuracy + 0.03
+@pytest.fixture(scope="module")
+def taught(shipped, mnist, small):
+    """The shipped model, taught: a model that has converged, as teaching expects."""
+    return _taught(shipped, mnist, small)
+
+
+@pytest.fixture(scope="module")
+def taught_unstyled(trained, mnist, small):
+    """A model of MNIST alone, taught: the shipped one already reads these styles (BENCHMARKS.md)."""
+    return _taught(trained, mnist, small)
+
+
+def test_teaching_raises_accuracy_on_held_out_drawings_of_the_style(taught_unstyled):
+    (style_before, _), (style_after, _) = taught_unstyled["before"], taught_unstyled["after"]
+    # a model of MNIST alone reads almost no European 1 (as 7s); taught, it reads more, and the rest no worse.
+    # Measured: 1s 5 % -> 30 %, all 82.5 % -> 89.5 % (the shipped model before its styles: 93 % -> 98.6 %,
+    # BENCHMARKS.md, "Teaching a handwriting style")
+    assert style_after.per_class[1] >= style_before.per_class[1] + 0.15, (style_before.per_class, style_after.per_class)
+    assert style_after.accuracy >= style_before.accuracy + 0.04
+    assert all(style_after.per_class >= style_before.per_class - 0.05)
 
 
 def test_teaching_keeps_mnist_accuracy(taught):
