@@ -82,7 +82,7 @@ def test_training_waits_for_a_free_worker(app, monkeypatch):
     threading.Timer(1, lambda: order.append("workers free") or release.set()).start()
     on(app, "app/pages/training.py")
     app.button(key="train_one").click().run()
-    assert not app.exception and "Epoch 21 done" in app.success[0].value
+    assert not app.exception and "Epoch 24 done" in app.success[0].value
     assert order == ["workers free", "trained"] and all(job.done() for job in busy)
 
 
@@ -113,14 +113,14 @@ def test_training_one_epoch_updates_history_chart_and_card(app):
     tested = [t for t in json.loads(app.get("plotly_chart")[0].proto.spec)["data"] if t.get("name") == "test"]
     assert tested[0]["x"] == [1, 2, 3]
     assert weights_digest(session.shipped_model()) == shipped_before  # the shared model never changes
-    assert len(mnist_cnn.training_log(session.shipped_model())) == 20
+    assert len(mnist_cnn.training_log(session.shipped_model())) == 23
 
 
 def test_training_the_shipped_model_trains_a_copy(app):
     shipped_before = weights_digest(session.shipped_model())
     on(app, "app/pages/training.py")
     app.button(key="train_one").click().run()
-    assert not app.exception and "Epoch 21 done" in app.success[0].value
+    assert not app.exception and "Epoch 24 done" in app.success[0].value
     assert "trained further in this session" in card(app)
     assert app.session_state["model"] is not session.shipped_model()
     assert weights_digest(session.shipped_model()) == shipped_before

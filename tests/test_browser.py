@@ -121,7 +121,7 @@ def test_training_shows_live_progress_stops_and_downloads(page, tmp_path):
     expect(card(page)).to_contain_text("epochs trained: 23")
     key(page, "train_one").click()
     expect(page.locator('[data-testid="stProgress"]')).to_be_visible()  # live, while the epoch runs
-    expect(page.get_by_text("Epoch 21 done")).to_be_visible()
+    expect(page.get_by_text("Epoch 24 done")).to_be_visible()
     expect(card(page)).to_contain_text("epochs trained: 21")
     expect(card(page)).to_contain_text("trained further in this session")
     chart = page.locator(".js-plotly-plot").first
@@ -304,7 +304,7 @@ def test_two_sessions_training_at_once_keep_their_own_models(browser, server, tm
     key(page_a, "train_one").click()
     key(page_b, "train_one").click()  # both epochs run at once on the server
     for page in (page_a, page_b):
-        expect(page.get_by_text("Epoch 21 done")).to_be_visible()
+        expect(page.get_by_text("Epoch 24 done")).to_be_visible()
         expect(card(page)).to_contain_text("epochs trained: 21")
     weights_a, weights_b = download(page_a, "a.keras"), download(page_b, "b.keras")
     assert not all(np.array_equal(u, v) for u, v in zip(weights_a, weights_b, strict=True))
