@@ -60,11 +60,11 @@ class RunEnded(Exception):
 
 def train(
     model: keras.Model, show: Callable[[mc.Snapshot], None], waiting: Callable[[float], None], curve: mc.Curve,
-    run: Callable[..., T] = mc.train, **kwargs,
+    run: Callable[..., T] | None = None, **kwargs,
 ) -> T:
-    """run(model, **kwargs) on a worker (mc.train, or mc.teach), its curve going on from `curve`; in this thread,
-    show(snapshot) as it goes and, while every worker is taken, waiting(seconds waited) every WAIT_NOTICE_EVERY
-    seconds. Returns what run returns.
+    """run(model, **kwargs) on a worker (None: mc.train, looked up at the call; or mc.teach), its curve going on
+    from `curve`; in this thread, show(snapshot) as it goes and, while every worker is taken, waiting(seconds
+    waited) every WAIT_NOTICE_EVERY seconds. Returns what run returns.
 
     If show or waiting raises (Streamlit does, in their st calls, when the run ends early), a waiting training
     is cancelled and a running one stops after the batch under way; this returns once the model is whole again.
@@ -78,7 +78,7 @@ def train(
 
     def fit():
         with runtime.gradients_freed_with(model):
-            return run(model, callbacks=[mc.Progress(relay, curve=curve)], **kwargs)
+            return (run or mc.train)(model, callbacks=[mc.Progress(relay, curve=curve)], **kwargs)
 
     job, queued = pool().submit(fit)
     start, last = time.monotonic(), -math.inf
