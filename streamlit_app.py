@@ -5,8 +5,9 @@ import streamlit as st
 from app import runtime, session, widgets
 
 st.set_page_config(page_title="mnist_cnn", page_icon=":material/draw:", layout="wide")
-session.shipped_model()  # loaded before the runtime freezes what lives as long as the server
-runtime.apply()
+runtime.apply()  # before TensorFlow runs anything: its thread pools are sized once
+session.shipped_model()
+session.free_ended_sessions()
 page = st.navigation(
     [
         st.Page("app/pages/canvas.py", title="Draw a digit", icon=":material/draw:", default=True),

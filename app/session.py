@@ -1,17 +1,45 @@
 """This browser session's model: the shipped one, shared and never changed, until the visitor trains, resets
 or uploads; from then on a model of its own in st.session_state, freed with the session."""
 
+import gc
+import threading
+import weakref
+
 import keras
 import numpy as np
 import streamlit as st
 
 import mnist_cnn as mc
-from app import dataset, workers
+from app import dataset, runtime, workers
+
+# Sessions with a model of their own at once, so the server stays within Community Cloud's ~1 GB however many
+# visitors train: with 8 (one working session, 2 that trained the shipped model, 5 a new one) it peaked at
+# 830-854 MB (bench/run.py --only memory), leaving room for what the bench does not do in each (an index, 8 MB,
+# whose build peaks 85 MB higher).
+MAX_OWN_MODELS = 8
+FULL = ("The server is full: {count} visitors have a model of their own right now, as many as its memory allows. "
+        "Drawing and the shipped model work as before; please try again in a few minutes.")
+_own: "weakref.WeakSet[keras.Model]" = weakref.WeakSet()  # every session's own model, gone with its session
+# seconds: a session's model goes at most this long after the session ends (2 min after its browser left)
+COLLECT_EVERY = 30
+
+
+class ServerFull(Exception):
+    """No room for one more model of a session's own (the message says so to the visitor)."""
+
+
+@st.cache_resource
+def free_ended_sessions() -> threading.Event:
+    """Once per server: while sessions have models of their own, a full garbage collection every COLLECT_EVERY
+    seconds frees those of ended sessions (and their place under MAX_OWN_MODELS)."""
+    return runtime.collect_garbage_every(COLLECT_EVERY, when=lambda: len(_own) > 0)
 
 
 @st.cache_resource(show_spinner="Loading the shipped model…")
 def shipped_model() -> keras.Model:
-    return mc.load_model()
+    model = mc.load_model()
+    runtime.page_out_library_pages()  # what loading TensorFlow and the model read once
+    return model
 
 
 @st.cache_resource(show_spinner="Classifying the 10,000 test images…")
@@ -32,7 +60,12 @@ def is_shipped() -> bool:
 
 
 def set_model(new: keras.Model, origin: str) -> None:
-    """Make `new` this session's model; `origin` says where it came from."""
+    """Make `new` this session's model; `origin` says where it came from. Raises ServerFull if it would be one
+    model of a session's own too many."""
+    if new is not shipped_model():
+        if is_shipped():
+            _room_for_one_more()
+        _own.add(new)
     state = st.session_state
     state.model, state.origin, state.evaluation = new, origin, None
     state.model_id = state.get("model_id", 0) + 1  # widgets keyed on it start from the new model's settings
@@ -40,12 +73,26 @@ def set_model(new: keras.Model, origin: str) -> None:
 
 
 def own_model() -> keras.Model:
-    """The session's model, first copied if it is the shared shipped one, ready to be changed."""
+    """The session's model, first copied if it is the shared shipped one, ready to be changed. If the server is
+    full, says so and stops the page."""
     if is_shipped():
+        try:
+            _room_for_one_more()
+        except ServerFull as e:
+            st.error(str(e), icon=":material/hourglass_disabled:")
+            st.stop()
         with st.spinner("Copying the shipped model for this session…"):
             set_model(mc.copy_model(shipped_model()), "the shipped model, trained further in this session")
     st.session_state.evaluation = None  # its weights are about to change
     return st.session_state.model
+
+
+def _room_for_one_more() -> None:
+    """Raises ServerFull if MAX_OWN_MODELS sessions have a model of their own."""
+    if len(_own) >= MAX_OWN_MODELS:
+        gc.collect()  # an ended session's model is freed by the cycle collector, which may not have run yet
+    if len(_own) >= MAX_OWN_MODELS:
+        raise ServerFull(FULL.format(count=len(_own)))
 
 
 def test_evaluation() -> mc.Evaluation:

@@ -35,5 +35,5 @@ def take_model() -> None:
         return
     try:
         session.set_model(mc.load_model(_size_checked(file, mc.ModelFileError)), f"uploaded: {file.name}")
-    except mc.ModelFileError as e:
+    except (mc.ModelFileError, session.ServerFull) as e:
         st.session_state.upload_error = str(e)

@@ -2,15 +2,13 @@
 
 Not the script run's own thread: glibc gives threads heaps of their own (up to 8 a core) and each heap keeps
 the most its threads ever used, so with a new thread for every run the server grew ~30 MB a training session.
-And a busy server runs one training per core at a time, not one per visitor.
+And a busy server runs one training at a time, not one per visitor.
 """
 
 import concurrent.futures
 import contextlib
-import ctypes
 import functools
 import math
-import os
 import queue
 import threading
 import time
@@ -22,7 +20,10 @@ import keras
 import mnist_cnn as mc
 from app import runtime
 
-WORKERS = os.cpu_count() or 1
+# Trainings (and teachings) run one at a time: two at once peaked ~110 MB higher (two copies of the shipped model,
+# 14,000 images each: 1,108 MB at once, 999 MB one after the other), and on 2 cores took no less time in all.
+TRAINERS = 1
+WORKERS = max(1, runtime.usable_cpus() - TRAINERS)  # evaluations and indexes, beside a training
 T = TypeVar("T")
 WAIT_NOTICE_EVERY = 0.5  # seconds between two "still waiting" calls while a training waits for a worker
 
@@ -50,8 +51,14 @@ class Pool:
 
 @functools.cache
 def pool() -> Pool:
-    """The one pool of this server, for as long as it runs."""
+    """The pool that evaluates and indexes for this server, for as long as it runs."""
     return Pool(WORKERS)
+
+
+@functools.cache
+def trainers() -> Pool:
+    """The pool that trains for this server, for as long as it runs."""
+    return Pool(TRAINERS)
 
 
 class RunEnded(Exception):
@@ -62,8 +69,8 @@ def train(
     model: keras.Model, show: Callable[[mc.Snapshot], None], waiting: Callable[[float], None], curve: mc.Curve,
     run: Callable[..., T] | None = None, **kwargs,
 ) -> T:
-    """run(model, **kwargs) on a worker (None: mc.train, looked up at the call; or mc.teach), its curve going on
-    from `curve`; in this thread, show(snapshot) as it goes and, while every worker is taken, waiting(seconds
+    """run(model, **kwargs) on a trainer (None: mc.train, looked up at the call; or mc.teach), its curve going on
+    from `curve`; in this thread, show(snapshot) as it goes and, while every trainer is taken, waiting(seconds
     waited) every WAIT_NOTICE_EVERY seconds. Returns what run returns.
 
     If show or waiting raises (Streamlit does, in their st calls, when the run ends early), a waiting training
@@ -77,10 +84,10 @@ def train(
         news.put(snapshot)
 
     def fit():
-        with runtime.gradients_freed_with(model):
+        with runtime.traces_freed_after(model):
             return (run or mc.train)(model, callbacks=[mc.Progress(relay, curve=curve)], **kwargs)
 
-    job, queued = pool().submit(fit)
+    job, queued = trainers().submit(fit)
     start, last = time.monotonic(), -math.inf
     try:
         while not (job.done() and news.empty()):
@@ -106,6 +113,5 @@ def call(fn: Callable[..., T], /, *args, **kwargs) -> T:
 
 
 def release_memory() -> None:
-    """Hand the heap that training and evaluation freed back to the system (glibc keeps it otherwise)."""
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    """Hand the heap that training and evaluation freed back to the system."""
+    runtime.trim_heap()

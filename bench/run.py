@@ -166,7 +166,7 @@ def memory(repeats, tmp):
                 runs.append(server_memory(chromium, url, server.pid))
             print(f"  memory run {i}: " + ", ".join(f"{phase} {runs[-1][phase]['sum_mb']:.0f} MB, peak "
                                                     f"{runs[-1][phase]['peak_mb']:.0f} MB"
-                                                    for phase in ("working", "crowded")), file=sys.stderr)
+                                                    for phase in ("working", "crowded", "full")), file=sys.stderr)
         chromium.close()
     median = sorted(runs, key=lambda r: r["crowded"]["peak_mb"])[len(runs) // 2]
     return memory_rows(median), {"runs": runs}
@@ -187,6 +187,15 @@ def memory_rows(memory):
                 "", None, "MB"),
             row(f"{what}: peak RSS (VmHWM)", m["peak_mb"], None, f"<= {target} MB", m["peak_mb"] <= target, "MB"),
         ]
+    m = memory["full"]
+    rows += [
+        row(f"then sessions that start and train a model of their own: {memory['owners']} at once, RssAnon / RssFile / "
+            "sum after (RssAnon's sampled peak)",
+            f"{m['anon_mb']:,.0f} / {m['file_mb']:,.0f} / {m['sum_mb']:,.0f} ({m['peak_anon_mb']:,.0f})", None, "",
+            None, "MB"),
+        row("the same, peak RSS (VmHWM)", m["peak_mb"], None, "< 1000 MB", m["peak_mb"] < 1000, "MB"),
+        row("the next one is told the server is full", "yes" if memory["refused"] else "no", None, "", None, ""),
+    ]
     rows.append(row("each extra session that draws", memory["per_drawing_session_mb"], None, "<= 60 MB",
                     memory["per_drawing_session_mb"] <= 60, "MB"))
     rows.append(row("each extra session that trains its own model", memory["per_training_session_mb"], None, "", None,
@@ -194,11 +203,12 @@ def memory_rows(memory):
     return rows
 
 
-def server_memory(chromium, url, pid, drawing_sessions=6, training_sessions=2):
+def server_memory(chromium, url, pid, drawing_sessions=6, training_sessions=2, most_owners=20):
     """The server's memory (_memory(): what Community Cloud counts) through one working session, which visits
     every page, draws, trains one epoch (all 60k, the app's defaults) and has a gallery image explained; then,
-    beside it, `drawing_sessions` that draw and `training_sessions` that train at the same time. Each phase's
-    peak is its own (the peak is reset between them)."""
+    beside it, `drawing_sessions` that draw and `training_sessions` that train at the same time; then sessions
+    that each start a new model and train it, one after another, until the server refuses one (its cap on
+    sessions with a model of their own) or `most_owners` own one. Each phase's peak is its own."""
     from playwright.sync_api import expect
 
     from tools.browser import ONE, draw
@@ -225,11 +235,7 @@ def server_memory(chromium, url, pid, drawing_sessions=6, training_sessions=2):
         train(page)
         trained(page)
         page.goto("/gallery")
-        picker = page.locator('[class*="st-key-gallery_explain_"]').filter(visible=True).first
-        picker.wait_for()
-        expect(page.locator('[data-testid="stStatusWidget"]')).to_have_count(0)  # the run is over: no rerender
-        picker.get_by_role("combobox").click()
-        page.get_by_role("option").filter(has_text="read as").first.click()
+        explain_a_mistake(page)
         expect(page.locator('img[alt^="neighbour: a"]')).to_have_count(8)
         page.goto("/data")
         expect(page.locator("h1")).to_be_visible()
@@ -248,13 +254,42 @@ def server_memory(chromium, url, pid, drawing_sessions=6, training_sessions=2):
         for context, page in training:
             trained(page)
             contexts.append(context)
+    owners, refused = 1 + training_sessions, False
+    with _peaks(pid) as full:
+        while not refused and owners < most_owners:  # newcomers start a new model and train it, until one is refused
+            context, page = session("/training")
+            contexts.append(context)
+            page.locator(".st-key-start_new button").click()
+            answer = page.get_by_text("The server is full").or_(page.get_by_text("a new model, trained in this"))
+            expect(answer.first).to_be_visible()
+            refused = page.get_by_text("The server is full").is_visible()
+            if not refused:
+                owners += 1
+                train(page)
+                trained(page)
     for context in [first, *contexts]:
         context.close()
     return {
-        "started": started, "working": working, "crowded": crowded,
-        "per_drawing_session_mb": (drawn - working["sum_mb"]) / drawing_sessions,
+        "started": started, "working": working, "crowded": crowded, "full": full, "owners": owners,
+        "refused": refused, "per_drawing_session_mb": (drawn - working["sum_mb"]) / drawing_sessions,
         "per_training_session_mb": (crowded["sum_mb"] - drawn) / training_sessions,
     }
+
+
+def explain_a_mistake(page, tries=5):
+    """On the gallery, pick the most confident mistake to explain. A rerun can close the list as it opens (seen
+    in 2 of 4 runs), so it is opened again until the pick is made."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    picker = page.locator('[class*="st-key-gallery_explain_"]').filter(visible=True).first
+    for attempt in range(tries):
+        picker.get_by_role("combobox").click()
+        try:
+            page.get_by_role("option").filter(has_text="read as").first.click(timeout=20_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == tries - 1:
+                raise
 
 
 def _memory(pid="self"):
@@ -321,8 +356,10 @@ def load_test(repeats, tmp):
     return rows, raw
 
 
-def sessions(tmp, count=20, ttl=5):
-    """RSS as sessions that train their own model come and go (training on 3000 images, for time)."""
+def sessions(tmp, count=20, ttl=5, settle=40):
+    """RssAnon + RssFile as sessions that train their own model come and go (training on 3000 images, for time):
+    before (a warm session came and went), after each, and once the last is gone. A session goes `ttl` seconds
+    after its browser does and its model within 30 s more (app/session.py, COLLECT_EVERY): `settle` covers it."""
     from playwright.sync_api import expect, sync_playwright
 
     from tools.browser import launch, serve
@@ -343,13 +380,13 @@ def sessions(tmp, count=20, ttl=5):
             serve(log, env=env, options=options) as (url, server):
         chromium = launch(playwright)
         visit(chromium, url)
-        time.sleep(ttl + 5)
+        time.sleep(ttl + settle)
         before = _memory(server.pid)
         trace = []
         for _ in range(count):
             visit(chromium, url)
             trace.append(_memory(server.pid)["sum_mb"])
-        time.sleep(ttl + 5)  # the server lets go of a closed session after its TTL
+        time.sleep(ttl + settle)
         after = _memory(server.pid)
         chromium.close()
     grown = after["sum_mb"] - before["sum_mb"]
@@ -375,7 +412,8 @@ def best():
     rows = [
         row("shipped model (`--arch best`), test accuracy", accuracy, None, ">= 99.6 % (stretch 99.7 %)",
             accuracy >= 0.996, "%"),
-        row("its CPU training time (from models/mnist_cnn.json)", record["fit_seconds"], None, "", None, "s"),
+        row("its CPU training time, the model it was taught from included (models/mnist_cnn.json)",
+            record["fit_seconds"] + (record.get("base") or {}).get("fit_seconds", 0), None, "", None, "s"),
     ]
     return rows, {"record": record, "test_accuracy": accuracy}
 

@@ -74,11 +74,11 @@ def test_odd_pictures_get_a_message(app, name, data, message, encode):
 
 
 def test_training_waits_for_a_free_worker(app, monkeypatch):
-    """Every worker busy with other visitors' training: a click's training waits its turn, then runs."""
+    """Every trainer busy with other visitors' training: a click's training waits its turn, then runs."""
     order, release = [], threading.Event()
     train = mnist_cnn.train
     monkeypatch.setattr(mnist_cnn, "train", lambda *args, **kwargs: order.append("trained") or train(*args, **kwargs))
-    busy = [workers.pool().submit(release.wait)[0] for _ in range(workers.WORKERS)]
+    busy = [workers.trainers().submit(release.wait)[0] for _ in range(workers.TRAINERS)]
     threading.Timer(1, lambda: order.append("workers free") or release.set()).start()
     on(app, "app/pages/training.py")
     app.button(key="train_one").click().run()

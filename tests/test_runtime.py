@@ -2,12 +2,19 @@
 
 import gc
 import logging
+import mmap
+import os
 import sys
+import time
 import types
+import weakref
+from pathlib import Path
 
 import keras
+import numpy as np
 import pytest
 import streamlit.runtime.scriptrunner.script_runner as script_runner
+import tensorflow as tf
 
 import mnist_cnn
 from app import runtime
@@ -34,41 +41,117 @@ def test_a_rerun_runs_no_full_garbage_collection(new_session, monkeypatch):
     assert not at.exception and not collections
 
 
-def test_a_trained_model_leaves_no_traced_graph_behind(small):
-    """fit's traced step goes with its model: TensorFlow's gradient registry kept it, ~5 MB a model."""
+def test_a_training_leaves_no_traced_step_behind(small):
+    """What fit traces goes when the training ends, though the model stays (a session keeps its own): Keras kept
+    the steps on the model, and TensorFlow's gradient registry kept them too, ~18 MB a model in all."""
 
     def graphs():
         gc.collect()
         return sum(type(o).__name__ == "FuncGraph" for o in gc.get_objects())
 
     x, y = small[0][0][:512], small[0][1][:512]
-    counts = []
+    models, counts = [], []
     for _ in range(4):
-        model = mnist_cnn.build_model("basic", seed=0)
-        with runtime.gradients_freed_with(model):
-            mnist_cnn.train(model, (x, y), validation_split=0.25)
-        del model
+        models.append(mnist_cnn.build_model("basic", seed=0))
+        for _ in range(2):  # the same model again: it traces again, and that goes too
+            with runtime.traces_freed_after(models[-1]):
+                mnist_cnn.train(models[-1], (x, y), validation_split=0.25)
         counts.append(graphs())
-    assert counts[1] == counts[2] == counts[3], counts  # the first model may leave module-level traces
+    assert counts[1] == counts[2] == counts[3], counts  # the first training may leave module-level traces
+    assert all(getattr(model, name) is None for model in models for name in runtime.KERAS_TRACES)
+    assert all(len(mnist_cnn.training_log(model)) == 2 for model in models)
 
 
 def test_a_missing_private_name_is_skipped_with_a_log_line(monkeypatch, caplog):
     monkeypatch.delattr(script_runner, "_clean_problem_modules")
     monkeypatch.setattr(runtime.tf_ops, "_gradient_registry", None)
     monkeypatch.setattr(runtime, "POST_SCRIPT_GC", "runner.noSuchOption")
+    monkeypatch.setattr(runtime, "KERAS_TRACES", ("no_such_function",))
+    monkeypatch.setattr(runtime, "MADV_PAGEOUT", 12345)  # an advice no kernel knows: madvise fails
+    monkeypatch.setattr(runtime, "usable_cpus", lambda: 64)  # not the size TensorFlow's pools already have
     with caplog.at_level(logging.WARNING, logger=runtime.__name__):
         runtime.keep_keras_session()
         runtime.skip_collection_after_runs()
-        with runtime.gradients_freed_with(mnist_cnn.build_model("basic")):
+        with runtime.traces_freed_after(mnist_cnn.build_model("basic")):
             pass
-    assert all(name in caplog.text for name in ("_clean_problem_modules", "_gradient_registry", "noSuchOption"))
+        runtime.size_thread_pools()  # TensorFlow has run in this process: too late
+        runtime.page_out_library_pages()
+    assert all(name in caplog.text for name in ("_clean_problem_modules", "_gradient_registry", "noSuchOption",
+                                                "no_such_function", "thread pools", "MADV_PAGEOUT"))
 
 
-@pytest.mark.parametrize("workaround", ["keep_keras_session", "skip_collection_after_runs"])
+def test_thread_pools_fit_the_cpus_the_cgroup_allows(tmp_path, monkeypatch):
+    assert runtime.usable_cpus(tmp_path) == len(os.sched_getaffinity(0))  # no quota
+    (tmp_path / "cpu.max").write_text("50000 100000\n")  # cgroup v2: half a CPU
+    assert runtime.usable_cpus(tmp_path) == 1
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert runtime.usable_cpus(tmp_path) == len(os.sched_getaffinity(0))
+    (tmp_path / "cpu.max").unlink()
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("100000\n")  # cgroup v1: one CPU
+    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert runtime.usable_cpus(tmp_path) == 1
+    sizes = []
+    monkeypatch.setattr(runtime, "usable_cpus", lambda: 3)
+    for setter in ("set_intra_op_parallelism_threads", "set_inter_op_parallelism_threads"):
+        monkeypatch.setattr(tf.config.threading, setter, sizes.append)
+    runtime.size_thread_pools()
+    assert sizes == [3, 3]
+
+
+def test_read_only_file_pages_are_paged_out_and_come_back_when_read(tmp_path, shipped):
+    """A read-only mapping of a file this user owns (as a library installed into the app's own environment is)
+    leaves the resident set and reads back the same; TensorFlow still answers afterwards."""
+    path = tmp_path / "library.so"
+    path.write_bytes(os.urandom(32 << 20))
+    with open(path, "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as pages:
+        content = bytes(pages)  # every page read: resident
+        assert resident_kb(path) >= 30 << 10
+        freed = runtime.page_out_library_pages()
+        assert resident_kb(path) < 1 << 10 and freed >= 30
+        assert bytes(pages) == content
+    assert mnist_cnn.predict_proba(shipped, np.zeros((1, 28, 28), np.float32)).shape == (1, 10)
+
+
+def resident_kb(path: Path) -> int:
+    """This process's resident kB of its mappings of `path` (/proc/self/smaps)."""
+    total, mine = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        fields = line.split()
+        if "-" in fields[0] and len(fields) >= 5:  # a mapping's header: address perms offset device inode [path]
+            mine = fields[-1] == str(path)
+        elif mine and fields[0] == "Rss:":
+            total += int(fields[1])
+    return total
+
+
+def test_garbage_in_reference_cycles_is_collected_while_asked_to():
+    """An ended session's model is in reference cycles: the collector frees it while when() says so."""
+
+    class Node:
+        pass
+
+    gc.disable()  # only the collector under test collects
+    try:
+        node = Node()
+        node.me = node
+        freed, asked = weakref.ref(node), []
+        del node
+        stop = runtime.collect_garbage_every(0.02, when=lambda: asked.append(True) or len(asked) > 3)
+        deadline = time.monotonic() + 5
+        while freed() is not None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        stop.set()
+        assert freed() is None
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize("workaround", ["size_thread_pools", "keep_keras_session", "skip_collection_after_runs"])
 def test_apply_sets_each_workaround_once(workaround, monkeypatch):
     calls = []
     monkeypatch.setattr(runtime, "_done", False)
-    for name in ("keep_keras_session", "skip_collection_after_runs"):
+    for name in ("size_thread_pools", "keep_keras_session", "skip_collection_after_runs"):
         monkeypatch.setattr(runtime, name, lambda name=name: calls.append(name))
     runtime.apply()
     runtime.apply()

@@ -1,9 +1,10 @@
-"""A session's model goes when the session does. (Two sessions training at once, in real browsers:
-tests/test_browser.py.)"""
+"""A session's model goes when the session does, and only so many sessions own one at once. (Two sessions
+training at once, in real browsers: tests/test_browser.py.)"""
 
 import gc
 import weakref
 
+import mnist_cnn
 from app import dataset, session
 
 
@@ -30,3 +31,28 @@ def test_a_sessions_model_and_its_explanations_go_with_the_session(monkeypatch, 
     gc.collect()
     assert model() is None  # nothing else (caches, callbacks, traced functions, its index) holds on to it
 
+
+
+def test_a_full_server_says_so_and_makes_room_when_a_session_ends(monkeypatch, new_session):
+    """At most MAX_OWN_MODELS sessions own a model; one more gets the reason, not a model, and keeps drawing with
+    the shipped one; when an owner's session ends, its place is free."""
+    monkeypatch.setenv(dataset.SUBSET_VAR, "1000")
+    monkeypatch.setattr(session, "MAX_OWN_MODELS", 1)
+    monkeypatch.setattr(session, "_own", weakref.WeakSet())
+    owner = new_session().switch_page("app/pages/training.py").run()
+    owner.button(key="start_new").click().run()
+    assert not owner.exception and owner.session_state["model"] is not session.shipped_model()
+
+    visitor = new_session().switch_page("app/pages/training.py").run()
+    for key in ("start_new", "train_one"):
+        visitor.button(key=key).click().run()
+        assert not visitor.exception and "The server is full" in visitor.error[0].value
+    good = mnist_cnn.model_bytes(mnist_cnn.build_model("basic", seed=0))
+    visitor.file_uploader(key="model_upload").set_value(("mine.keras", good, "application/zip")).run()
+    assert "The server is full" in visitor.error[0].value
+    assert visitor.session_state["model"] is session.shipped_model()
+
+    del owner  # its session ends
+    visitor.button(key="start_new").click().run()
+    assert not visitor.exception and not visitor.error
+    assert visitor.session_state["model"] is not session.shipped_model()

@@ -1,4 +1,4 @@
-"""app/workers.py: trainings wait for a free worker only when all are taken, and a page that ends while its
+"""app/workers.py: trainings wait for a free trainer only when all are taken, and a page that ends while its
 training waits cancels it."""
 
 import threading
@@ -11,9 +11,9 @@ from app import workers
 
 @pytest.fixture
 def pool(monkeypatch):
-    """A pool of two workers of its own, so other tests' jobs cannot interfere."""
+    """A pool of two trainers of its own, so other tests' jobs cannot interfere."""
     mine = workers.Pool(2)
-    monkeypatch.setattr(workers, "pool", lambda: mine)
+    monkeypatch.setattr(workers, "trainers", lambda: mine)
     return mine
 
 

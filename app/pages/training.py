@@ -10,6 +10,15 @@ MAX_EPOCHS = 20  # per click, so one visitor cannot hold a CPU for hours
 FIRST_ARCH = "default"  # what a newcomer trains: it learns visibly in one epoch of a few seconds
 
 
+def start(arch: str) -> None:
+    """A new, untrained `arch` becomes the session's model, or the page says the server is full."""
+    try:
+        session.set_model(mc.build_model(arch), "a new model, trained in this session")
+    except session.ServerFull as e:
+        st.error(str(e), icon=":material/hourglass_disabled:")
+        return
+    st.rerun()
+
 
 state = st.session_state
 st.title("Train a CNN")
@@ -37,8 +46,7 @@ if session.is_shipped():
             f"`{FIRST_ARCH}` reaches ~99 % in one epoch of {archs.epoch_time(FIRST_ARCH, images)}."
         )
         if st.button(f"Start a new `{FIRST_ARCH}` model", key="start_new", type="primary", icon=":material/add:"):
-            session.set_model(mc.build_model(FIRST_ARCH), "a new model, trained in this session")
-            st.rerun()
+            start(FIRST_ARCH)
         st.caption("Or train the shipped model further with the buttons below: this session gets its own copy.")
 
 with st.expander("Model", expanded=False):
@@ -48,8 +56,7 @@ with st.expander("Model", expanded=False):
     st.code(archs.summary(arch), language=None)
     left, right = st.columns(2)
     if left.button(f"Reset: a new, untrained `{arch}`", key="reset", icon=":material/restart_alt:"):
-        session.set_model(mc.build_model(arch), "a new model, trained in this session")
-        st.rerun()
+        start(arch)
     if right.button("Back to the shipped model", key="shipped", disabled=session.is_shipped()):
         session.set_model(session.shipped_model(), "the shipped model")
         st.rerun()
