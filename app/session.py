@@ -14,7 +14,7 @@ from app import dataset, runtime, workers
 
 # Sessions with a model of their own at once, so the server stays within Community Cloud's ~1 GB however many
 # visitors train: with 8 (one working session, 2 that trained the shipped model, 5 a new one) it peaked at
-# 830-854 MB (bench/run.py --only memory), leaving room for what the bench does not do in each (an index, 8 MB,
+# 775-834 MB (bench/run.py --only memory, 3 runs), leaving room for what the bench does not do in each (an index, 8 MB,
 # whose build peaks 85 MB higher).
 MAX_OWN_MODELS = 8
 FULL = ("The server is full: {count} visitors have a model of their own right now, as many as its memory allows. "
