@@ -32,7 +32,6 @@ def test_a_sessions_model_and_its_explanations_go_with_the_session(monkeypatch, 
     assert model() is None  # nothing else (caches, callbacks, traced functions, its index) holds on to it
 
 
-
 def test_a_full_server_says_so_and_makes_room_when_a_session_ends(monkeypatch, new_session):
     """At most MAX_OWN_MODELS sessions own a model; one more gets the reason, not a model, and keeps drawing with
     the shipped one; when an owner's session ends, its place is free."""
