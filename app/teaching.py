@@ -10,7 +10,7 @@ import numpy as np
 import streamlit as st
 
 import mnist_cnn as mc
-from app import dataset, session, uploads, widgets, workers
+from app import dataset, runtime, session, uploads, widgets, workers
 from mnist_cnn.teaching import HOLD_OUT_FROM, MAX_DRAWINGS
 
 SET = "handwriting"  # session-state key: a tuple of Drawing, oldest first (replaced, never changed in place)
@@ -183,7 +183,7 @@ def _teach(items: tuple[Drawing, ...]) -> None:
             lesson = workers.train(model, report, waiting, state.curve, run=mc.teach, images=images, labels=labels,
                                    replay=(x_train, y_train), test=test)
             state[LESSON] = state.model_id, lesson  # shown while the session keeps this model
-            workers.release_memory()
+            runtime.trim_heap()
             st.rerun()  # the model card and the answers above go on with the taught model
         model_id, lesson = state.get(LESSON, (None, None))
         if lesson and model_id == state.model_id:

@@ -108,10 +108,5 @@ def call(fn: Callable[..., T], /, *args, **kwargs) -> T:
     heap it freed goes back to the system."""
     job, _ = pool().submit(fn, *args, **kwargs)
     result = job.result()
-    release_memory()
-    return result
-
-
-def release_memory() -> None:
-    """Hand the heap that training and evaluation freed back to the system."""
     runtime.trim_heap()
+    return result

@@ -3,7 +3,7 @@
 import streamlit as st
 
 import mnist_cnn as mc
-from app import archs, charts, dataset, session, uploads, widgets, workers
+from app import archs, charts, dataset, runtime, session, uploads, widgets, workers
 
 BATCH_SIZES = [32, 64, 128, 256, 512]
 MAX_EPOCHS = 20  # per click, so one visitor cannot hold a CPU for hours
@@ -122,7 +122,7 @@ if one or many:
         batch_size=batch_size, validation_split=validation_split, test_data=test, learning_rate=learning_rate,
     )
     state.training = False
-    workers.release_memory()
+    runtime.trim_heap()
     last = mc.training_log(model)[-1]
     state.trained = f"Epoch {last['epoch']} done: test accuracy {last['test_accuracy']:.2%}."
     st.rerun()
