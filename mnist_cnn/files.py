@@ -10,54 +10,75 @@ import keras
 import numpy as np
 
 from .data import INPUT_SHAPE, NUM_CLASSES
+from .archives import open_zip
 from .errors import ModelFileError
 from .evaluation import predict_proba
+from .limits import DesignError, check_limits, model_cost
 from .training import model_lock, training_log
-from .vetting import check_config
+from .vetting import MAX_SLOTS, check_config, check_weights
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "mnist_cnn.keras"
 HISTORY_MEMBER = "mnist_cnn.json"  # our own entry in the archive; Keras ignores it
-MAX_UNPACKED = 256 * 2**20  # an archive that unpacks to more is refused (zip bombs)
+CONFIG, WEIGHTS = "config.json", "model.weights.h5"
+# What a .keras file may hold, and the most each member may unpack to: the shipped model's config is 10 KB (64
+# layers, limits.MAX_LAYERS, stay under 256 KB), its history 1.8 KB for 23 epochs, Keras' metadata 64 bytes.
+# The weights file's own limit comes from its config (_weights_file_limit).
+MEMBERS = {"metadata.json": 2**12, CONFIG: 2**18, WEIGHTS: 2**27, HISTORY_MEMBER: 2**20}
+MAX_FILE = 32 * 2**20  # a model at limits.MAX_PARAMS with Adam's slots saves to ~12 MB
+WEIGHTS_OVERHEAD = 2**20
 
 
 def load_model(source: str | os.PathLike | bytes | None = None) -> keras.Model:
     """A model from a `.keras` file (path or bytes); None is the shipped model.
 
-    Its config is vetted before Keras reads it (vetting.py: only Keras' own classes for an MNIST CNN, no code),
-    then Keras loads it in safe mode; the model must take (28, 28, 1) images and give 10 probabilities. Any
-    problem raises ModelFileError with a one-line reason.
+    Before Keras reads a byte of it, the archive is judged from its directory (archives.py: its members and their
+    declared sizes), its config is vetted (vetting.py: only Keras' own classes for an MNIST CNN, no code) and
+    costed (limits.py: parameters, activations, FLOPs within an MNIST CNN's limits), and its weights file's
+    metadata must match that config; then Keras loads it in safe mode, and the model must take (28, 28, 1)
+    images and give 10 probabilities. Any problem raises ModelFileError with a one-line reason.
     """
     if isinstance(source, (bytes, bytearray)):
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "upload.keras"
-            path.write_bytes(source)
-            return _load(path, "the uploaded file")
+        return _load(bytes(source), "the uploaded file")
     path = Path(source) if source is not None else DEFAULT_MODEL
-    return _load(path, str(path))
-
-
-def _load(path, name):
     if not path.is_file():
-        raise ModelFileError(f"model file not found: {name}")
-    if not zipfile.is_zipfile(path):
-        raise ModelFileError(f"{name} is not a Keras .keras file (not a zip archive)")
-    if path.suffix != ".keras":  # Keras reads other names as other formats (.h5), whose config was never vetted
-        raise ModelFileError(f"{name} is not a Keras .keras file (its name does not end in .keras)")
+        raise ModelFileError(f"model file not found: {path}")
+    if path.stat().st_size > MAX_FILE:
+        raise ModelFileError(f"{path} is {path.stat().st_size / 2**20:.1f} MB; a model file is at most "
+                             f"{MAX_FILE // 2**20} MB")
+    return _load(path.read_bytes(), str(path), path.suffix)
+
+
+def _load(data, name, suffix=".keras"):
+    if len(data) > MAX_FILE:
+        raise ModelFileError(f"{name} is {len(data) / 2**20:.1f} MB; a model file is at most {MAX_FILE // 2**20} MB")
+    with open_zip(data, name, MEMBERS, ModelFileError, "a Keras .keras") as zf:
+        if suffix != ".keras":  # Keras reads other names as other formats (.h5), whose config was never vetted
+            raise ModelFileError(f"{name} is not a Keras .keras file (its name does not end in .keras)")
+        if CONFIG not in zf.namelist():
+            raise ModelFileError(f"{name} is not a Keras .keras file (no config.json inside)")
+        try:
+            config = check_config(zf.read(CONFIG), name)  # before Keras reads a byte: its safe mode has let code in
+            cost = model_cost(config)
+            check_limits(cost)
+        except DesignError as e:
+            raise ModelFileError(f"{name} is refused: {e}") from None
+        if WEIGHTS in zf.namelist():
+            declared, most = zf.getinfo(WEIGHTS).file_size, _weights_file_limit(cost)
+            if declared > most:
+                raise ModelFileError(f"{name}: its weights file unpacks to {declared / 2**20:.1f} MB, more than its "
+                                     f"config's {cost.params:,} parameters take ({most / 2**20:.1f} MB at most)")
+            check_weights(zf.read(WEIGHTS), cost, name)
+        try:
+            history = json.loads(zf.read(HISTORY_MEMBER)) if HISTORY_MEMBER in zf.namelist() else []
+        except (ValueError, RecursionError):
+            history = None
+        if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+            raise ModelFileError(f"{name} has a malformed training history ({HISTORY_MEMBER})")
     try:
-        with zipfile.ZipFile(path) as zf:
-            members = {info.filename: info for info in zf.infolist()}
-            if "config.json" not in members:
-                raise ModelFileError(f"{name} is not a Keras .keras file (no config.json inside)")
-            if sum(info.file_size for info in members.values()) > MAX_UNPACKED:
-                raise ModelFileError(f"{name} unpacks to more than {MAX_UNPACKED // 2**20} MB")
-            # before Keras reads a byte of it: Keras' safe mode alone has let code through
-            check_config(zf.read("config.json"), name)
-            history = json.loads(zf.read(HISTORY_MEMBER)) if HISTORY_MEMBER in members else []
-            if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
-                raise ModelFileError(f"{name} has a malformed training history ({HISTORY_MEMBER})")
-        model = keras.saving.load_model(path, safe_mode=True)
-    except ModelFileError:
-        raise
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "model.keras"  # Keras reads a path: the very bytes vetted above
+            path.write_bytes(data)
+            model = keras.saving.load_model(path, safe_mode=True)
     except Exception as e:  # Keras raises many kinds; the user needs the reason, not the kind
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelFileError(f"{name} could not be loaded as a Keras model: {reason}") from None
@@ -66,6 +87,12 @@ def _load(path, name):
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     training_log(model).extend(history)
     return model
+
+
+def _weights_file_limit(cost):
+    """The most bytes a weights file of this config may unpack to: every weight, MAX_SLOTS optimizer slots of
+    each, and HDF5's own overhead (the shipped model's file: 1.0 MB of data, 0.05 MB of overhead)."""
+    return (1 + MAX_SLOTS) * cost.weight_bytes + WEIGHTS_OVERHEAD
 
 
 def _check(model, name):

@@ -5,6 +5,7 @@ CLI's `teach` read and write it.
 """
 
 import io
+import math
 import os
 import time
 import zipfile
@@ -14,7 +15,9 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from numpy.lib import format as npy
 
+from .archives import open_zip
 from .data import NUM_CLASSES
 from .errors import DataError
 from .evaluation import evaluate
@@ -33,6 +36,10 @@ MAX_DRAWINGS = 2000  # a drawings file may hold at most this many
 HOLD_OUT_FROM = 20
 HOLD_OUT_SHARE = 0.2
 IMAGES, LABELS = "images", "labels"
+# a drawings file holds these two arrays and nothing else: at most MAX_DRAWINGS of 28x28 bytes, with a .npy
+# header each (128 bytes as numpy writes it; its format allows up to 64 KB)
+MEMBERS = {f"{IMAGES}.npy": 2**16 + MAX_DRAWINGS * 28 * 28, f"{LABELS}.npy": 2**16 + MAX_DRAWINGS}
+MAX_FILE = sum(MEMBERS.values()) + 2**16  # the members stored as they are, and the archive's own records
 
 
 def fine_tune(
@@ -186,43 +193,62 @@ def save_drawings(images: np.ndarray, labels: np.ndarray) -> bytes:
 def load_drawings(source: bytes | str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """A drawings `.npz` (bytes or path) as images (N, 28, 28) float32 in [0, 1] and labels (N,) uint8.
 
-    Anything else (not an .npz, pickled objects, other keys, dtypes or shapes, labels above 9, more than
-    MAX_DRAWINGS) raises DataError with a one-line reason.
+    Judged before anything is decompressed, from the archive's directory (archives.py) and each array's `.npy`
+    header: anything else (not an .npz, other members, pickled objects, other dtypes or shapes, more than
+    MAX_DRAWINGS, a member whose size disagrees with its header) raises DataError with a one-line reason, as do
+    labels above 9.
     """
     if isinstance(source, (bytes, bytearray)):
         name, data = "the drawings file", bytes(source)
     else:
-        name = str(source)
+        name, path = str(source), Path(source)
         try:
-            data = Path(source).read_bytes()
+            if path.stat().st_size > MAX_FILE:
+                raise DataError(f"{name} is {path.stat().st_size / 2**20:.1f} MB; a drawings file is at most "
+                                f"{MAX_FILE / 2**20:.1f} MB")
+            data = path.read_bytes()
         except FileNotFoundError:
             raise DataError(f"drawings file not found: {name}") from None
         except OSError as e:
             raise DataError(f"{name} could not be read ({e.strerror or e})") from None
-    if not zipfile.is_zipfile(io.BytesIO(data)):
-        raise DataError(f"{name} is not a drawings .npz file (not a zip archive)")
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:  # a data file never runs code
-            missing = sorted({IMAGES, LABELS} - set(npz.files))
-            if missing:
-                raise DataError(f"{name} is not a drawings .npz: it lacks {', '.join(missing)}")
-            images, labels = npz[IMAGES], npz[LABELS]
-    except DataError:
-        raise
-    except ValueError as e:
-        if "pickle" in str(e):
-            raise DataError(f"{name} holds Python objects (pickle), which are refused") from None
-        raise DataError(f"{name} is not a readable .npz file ({str(e).splitlines()[0]})") from None
-    except (OSError, zipfile.BadZipFile, EOFError, KeyError) as e:
-        raise DataError(f"{name} is not a readable .npz file ({str(e).splitlines()[0] if str(e) else e!r})") from None
-    if images.dtype != np.uint8 or labels.dtype != np.uint8:
-        raise DataError(f"{name}: images and labels must be uint8, got {images.dtype} and {labels.dtype}")
+    with open_zip(data, name, MEMBERS, DataError, "a drawings .npz") as npz:
+        missing = [key for key in (IMAGES, LABELS) if f"{key}.npy" not in npz.namelist()]
+        if missing:
+            raise DataError(f"{name} is not a drawings .npz: it lacks {', '.join(missing)}")
+        images, labels = (_array(npz, key, name) for key in (IMAGES, LABELS))
     if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.shape != (len(images),):
         raise DataError(f"{name}: expected images (N, 28, 28) and labels (N,), got {images.shape} and {labels.shape}")
     if len(images) == 0:
         raise DataError(f"{name} holds no drawings")
-    if len(images) > MAX_DRAWINGS:
-        raise DataError(f"{name} holds {len(images):,} drawings; at most {MAX_DRAWINGS:,} are taken")
     if labels.max() >= NUM_CLASSES:
         raise DataError(f"{name} has labels above 9 (up to {labels.max()})")
     return images.astype(np.float32) / 255, labels
+
+
+def _array(npz, key, name):
+    """A member's array, read only once its header says it is uint8, at most MAX_DRAWINGS long, and the
+    member's declared size is the header's plus the data's."""
+    member = f"{key}.npy"
+    try:
+        with npz.open(member) as f:
+            version = npy.read_magic(f)
+            read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+            shape, fortran, dtype = read_header(f)
+            header = f.tell()
+            if dtype.hasobject:
+                raise DataError(f"{name} holds Python objects (pickle), which are refused")
+            if dtype != np.uint8:
+                raise DataError(f"{name}: images and labels must be uint8, {key} is {dtype}")
+            if shape and shape[0] > MAX_DRAWINGS:
+                raise DataError(f"{name} holds {shape[0]:,} drawings; at most {MAX_DRAWINGS:,} are taken")
+            size = math.prod(shape)
+            if npz.getinfo(member).file_size != header + size:
+                raise DataError(f"{name}: its {member} says {shape} ({header + size:,} bytes) but is "
+                                f"{npz.getinfo(member).file_size:,} bytes")
+            array = np.frombuffer(f.read(size), np.uint8)
+            return array.reshape(shape[::-1]).T if fortran else array.reshape(shape)
+    except DataError:
+        raise
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:  # a broken header, data or CRC
+        raise DataError(f"{name} is not a readable .npz file ({member}: {str(e).splitlines()[0] if str(e) else e!r})")\
+            from None

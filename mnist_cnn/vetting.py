@@ -1,12 +1,22 @@
-"""Vetting a `.keras` archive's config.json before Keras reads it: only Keras' own MNIST-CNN classes pass.
+"""Vetting a `.keras` archive before Keras reads it: its config.json may name only Keras' own MNIST-CNN classes,
+and its weights file may hold only the weights that config makes.
 
 Keras' safe mode alone has let files through that ran code at load time (a `function` from `os` inside a Lambda
 layer), so the config is parsed here and every object in it, however deeply nested, is held to an allowlist.
+Keras reads every dataset of the weights file whole before it compares shapes, so the file's metadata is read
+first (h5py reads no data for it) and every dataset must be a weight of the config's (limits.model_cost), or an
+optimizer slot of one, stored plainly in the file.
 """
 
+import io
 import json
+import math
+from collections import Counter
+
+import h5py
 
 from .errors import ModelFileError
+from .limits import Cost
 
 # The classes an MNIST CNN is built, compiled and saved with, under the module Keras writes for each.
 # Anything else is refused: an unknown class may carry code (Lambda, TFSMLayer) or load what we have not vetted.
@@ -43,10 +53,16 @@ DATA_MARKERS = {"__keras_tensor__", "__tensor__", "__numpy__", "__bytes__", "__e
 # Python code: Keras would import a named function, or unmarshal a lambda's bytecode, for these.
 CODE_CLASSES = {"function", "__lambda__"}
 SHOWN = 80  # characters of a name or JSON path quoted in a message: the message stays one short line
+# The weights file: Keras writes each weight under layers/.../vars/N and the optimizer's under optimizer/vars/N,
+# its step count and learning rate as scalars, and at most 3 slots a weight (Adam with amsgrad), 4 with EMA.
+MAX_SLOTS = 4
+MAX_OBJECTS = 4096  # groups and datasets: the shipped model's file has 80; HDF5 links may loop
+MAX_ATTRIBUTES = 2**16  # bytes of attributes in all (Keras writes a layer's name on each group)
 
 
-def check_config(config_json: bytes, name: str) -> None:
-    """Raise ModelFileError, saying what and where, unless every object in `config_json` is allowed."""
+def check_config(config_json: bytes, name: str) -> dict:
+    """The parsed config; ModelFileError, saying what and where, unless every object in `config_json` is
+    allowed."""
     try:
         config = json.loads(config_json.decode("utf-8"))
     except UnicodeDecodeError:
@@ -66,6 +82,64 @@ def check_config(config_json: bytes, name: str) -> None:
         else:
             continue
         stack.extend(reversed(children))  # reversed: the first problem in the file is the one reported
+    return config
+
+
+def check_weights(weights_h5: bytes, cost: Cost, name: str) -> None:
+    """ModelFileError unless every dataset in the weights file is one the config accounts for: a weight of one of
+    its layers (each at most once), or an optimizer slot shaped like a trained weight (at most MAX_SLOTS each),
+    stored whole in the file: no external or virtual storage, no filters, no chunk larger than its data, no
+    links but HDF5's hard ones. Only metadata is read."""
+    weights = Counter(shape for layer in cost.layers for shape in layer.weights)
+    slots = Counter({shape: MAX_SLOTS * count for shape, count in
+                     Counter(shape for layer in cost.layers for shape, trained in zip(layer.weights, layer.trainable)
+                             if trained).items()})
+    slots[()] = MAX_SLOTS  # the optimizer's step count, learning rate
+    try:
+        with h5py.File(io.BytesIO(weights_h5), "r") as f:
+            _check_group(f, name, weights, slots, [0, 0])
+    except ModelFileError:
+        raise
+    except Exception as e:  # h5py raises OSError, KeyError, ValueError, RuntimeError for malformed files
+        raise ModelFileError(f"{name}: its weights file (model.weights.h5) is not readable HDF5 ({_shown(str(e))})")\
+            from None
+
+
+def _check_group(group, name, weights, slots, seen):
+    """Every object under `group`, depth first; `seen` counts objects and attribute bytes against the limits."""
+    for key in group:
+        path = f"{group.name.rstrip('/')}/{key}"
+        link = group.get(key, getlink=True)
+        if not isinstance(link, h5py.HardLink):
+            raise ModelFileError(f"{name}: its weights file links {_shown(path)} elsewhere ({type(link).__name__})")
+        seen[0] += 1
+        if seen[0] > MAX_OBJECTS:
+            raise ModelFileError(f"{name}: its weights file holds more than {MAX_OBJECTS:,} objects")
+        item = group[key]
+        seen[1] += sum(item.attrs.get_id(attr).get_storage_size() for attr in item.attrs)
+        if seen[1] > MAX_ATTRIBUTES:
+            raise ModelFileError(f"{name}: its weights file holds more than {MAX_ATTRIBUTES // 1024} KB of attributes")
+        if isinstance(item, h5py.Group):
+            _check_group(item, name, weights, slots, seen)
+        else:
+            _check_dataset(item, path, name, slots if path.startswith("/optimizer/") else weights)
+
+
+def _check_dataset(dataset, path, name, allowed):
+    shape, dtype = tuple(dataset.shape or ()), dataset.dtype
+    where = f"{name}: its weights file's {_shown(path)}"
+    if dtype.kind not in "fiub" or dtype.itemsize > 8:
+        raise ModelFileError(f"{where} holds {dtype}, not numbers")
+    if allowed[shape] < 1:
+        what = "no layer of its config makes" if "optimizer" not in path else "no trained weight of its config has"
+        raise ModelFileError(f"{where} has shape {shape}, which {what}")
+    allowed[shape] -= 1
+    if dataset.external or dataset.is_virtual or dataset.id.get_create_plist().get_nfilters():
+        raise ModelFileError(f"{where} is stored in another file or through a filter; Keras writes plain data")
+    size = math.prod(shape) * dtype.itemsize
+    if dataset.chunks and math.prod(dataset.chunks) * dtype.itemsize > max(size, 2**16):
+        raise ModelFileError(f"{where} is stored in chunks of {math.prod(dataset.chunks) * dtype.itemsize:,} bytes, "
+                             f"larger than its {size:,} bytes of data")
 
 
 def _check_object(obj, path, name):

@@ -95,6 +95,10 @@ def test_zip_without_a_model(tmp_path):
     path = tmp_path / "other.keras"
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("readme.txt", "not a model")
+    with pytest.raises(ModelFileError, match="holds 'readme.txt', which is not part of a Keras .keras file"):
+        load_model(path)
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("metadata.json", "{}")
     with pytest.raises(ModelFileError, match="no config.json"):
         load_model(path)
 
@@ -156,5 +160,5 @@ def test_zip_bomb_is_refused_before_keras_opens_it(tmp_path):
             for _ in range(300):  # 300 MB of zeros: a few hundred KB packed
                 member.write(zero)
     assert path.stat().st_size < 2**20
-    with pytest.raises(ModelFileError, match="unpacks to more than 256 MB"):
+    with pytest.raises(ModelFileError, match="model.weights.h5 unpacks to 300.0 MB, more than a Keras .keras file's"):
         load_model(path)
