@@ -1,7 +1,7 @@
 """The benchmarks: the project against the reference peer (bench/reference.py), measured side by side.
 
     python bench/run.py [--repeats N] [--out FILE]
-                        [--only epoch drawing browser memory load sessions best explain teach photos styles]
+                        [--only epoch drawing browser memory load sessions best explain teach photos styles uploads]
 
 Prints a table (markdown, for BENCHMARKS.md) and writes every raw number to bench/results/latest.json.
 Needs $MNIST_NPZ (or keras' download) and, for `browser`, chromium (see tools/browser.py).
@@ -670,6 +670,61 @@ def photos(repeats, count=2000, calls=200):
     return rows, raw
 
 
+def uploads(repeats, tmp):
+    """Each hostile upload at the size the issue measured (tools/hostile.py), read by a process that already holds
+    TensorFlow and the shipped model (tools/budget.py, a fresh one each repeat): its peak RSS rise and time,
+    medians of N; then the four costliest at once, one thread each, as four sessions uploading together."""
+    from tools import hostile
+
+    files = {
+        "drawings .npz of 3 million zero drawings (2.3 GB unpacked)": ("drawings", hostile.zeros_npz(3_000_000)),
+        "drawings .npz of 200,000 empty members": ("drawings", hostile.many_members_npz(200_000)),
+        ".keras declaring a hidden Dense of 3 million units": ("model", hostile.wide_dense(3_000_000)),
+        ".keras whose weights file declares a 400 MB dataset, none stored": (
+            "model", hostile.undeclared_dataset(100_000_000)),
+        ".keras whose weights are in 64 MB compressed chunks": ("model", hostile.huge_chunks(2**24)),
+        ".keras at the parameter limit (1M, Adam's slots), read": ("model", hostile.largest_model()),
+        "PNG of 6300x6300, grey, a digit on white": ("picture", hostile.picture(hostile.digit_picture(6300, 6300),
+                                                                                 "PNG")),
+        "PNG of 6300x6300, RGB": ("picture", hostile.picture(hostile.digit_picture(6300, 6300), "PNG", "RGB")),
+        "PNG whose header says 6000x6000, its data 28x28": ("picture", hostile.png_header_lies(6000, 6000)),
+        "JPEG photo of 24 MP (6000x4000)": ("picture", hostile.picture(hostile.digit_picture(6000, 4000, True),
+                                                                       "JPEG", "RGB", quality=90)),
+        "the same, progressive": ("picture", hostile.picture(hostile.digit_picture(6000, 4000, True), "JPEG", "RGB",
+                                                             quality=90, progressive=True)),
+    }
+    args = []
+    for i, (kind, data) in enumerate(files.values()):
+        (tmp / f"upload-{i}").write_bytes(data)
+        args.append(f"{kind}={tmp / f'upload-{i}'}")
+    runs = []
+    for _ in range(repeats):
+        out = subprocess.run([sys.executable, "-m", "tools.budget", *args], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout
+        runs.append([json.loads(line) for line in out.splitlines() if line.startswith("{")])
+    rows, raw = [], {"runs": runs, "sizes": {what: len(data) for what, (_, data) in files.items()}}
+    for i, (what, (_, data)) in enumerate(files.items()):
+        rise = float(np.median([run[i]["rise_mb"] for run in runs]))
+        seconds = float(np.median([run[i]["seconds"] for run in runs]))
+        answer = runs[0][i]["answer"]
+        most = 100 if answer.startswith("refused") else 150
+        rows.append(row(f"upload: {what}, {len(data) / 2**20:.2f} MB: peak RSS rise ({answer[:60]})", rise, None,
+                        f"<= {most} MB", rise <= most, "MB"))
+        rows.append(row("the same, time to the answer", seconds, None, "<= 3 s", seconds <= 3, "s"))
+    costliest = sorted(range(len(files)), key=lambda i: -np.median([run[i]["rise_mb"] for run in runs]))[:4]
+    together = []
+    for _ in range(repeats):
+        out = subprocess.run([sys.executable, "-m", "tools.budget", "--together", *[args[i] for i in costliest]],
+                             cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        together.append(json.loads(out.splitlines()[-1]))
+    raw["together"] = {"files": [list(files)[i] for i in costliest], "runs": together}
+    rise = float(np.median([t["peak_mb"] - t["before_mb"] for t in together]))
+    rows.append(row("the four costliest at once (4 threads): peak RSS rise over TensorFlow + the shipped model "
+                    f"({np.median([t['before_mb'] for t in together]):.0f} MB)", rise, None,
+                    "<= 1000 MB less a working server's 748 MB", rise <= 1000 - 748, "MB"))
+    return rows, raw
+
+
 def table(rows):
     def fmt(value, unit):
         if value is None:
@@ -693,7 +748,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     parts = ["epoch", "drawing", "browser", "memory", "load", "sessions", "best", "explain", "teach", "photos",
-             "styles"]
+             "styles", "uploads"]
     parser.add_argument("--only", nargs="+", choices=parts, default=parts, help="drawing includes the gallery")
     parser.add_argument("--before", type=Path, help="styles: the model the shipped one replaced (a .keras file)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
@@ -720,6 +775,8 @@ def main():
                 new, raw[name] = teach(args.repeats, Path(tmp))
             elif name == "photos":
                 new, raw[name] = photos(args.repeats)
+            elif name == "uploads":
+                new, raw[name] = uploads(min(args.repeats, 5), Path(tmp))
             elif name == "styles":
                 if args.before is None:
                     parser.error("styles needs --before: the .keras file the shipped model replaced")

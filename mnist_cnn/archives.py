@@ -19,6 +19,10 @@ from .errors import MnistCnnError
 END_RECORD = struct.Struct("<4s4H2LH")
 END_SIGNATURE = b"PK\x05\x06"
 MAX_COMMENT = 2**16 - 1
+ZIP64_ENTRIES = 2**16 - 1  # the count a zip64 archive leaves here: its own record holds the real one
+# which a locator just before this record points to; numpy and Keras never write one (fewer than 65,535 members,
+# under 4 GB), so an archive that has one is refused rather than counted twice
+ZIP64_LOCATOR, ZIP64_LOCATOR_SIZE = b"PK\x06\x07", 20
 COMPRESSIONS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflated"}  # what numpy and Keras write
 
 
@@ -32,15 +36,16 @@ def open_zip(data: bytes, name: str, members: Mapping[str, int], error: type[Mni
         raise error(f"{name} is not {kind} file (not a zip archive)")
     entries = END_RECORD.unpack_from(tail, at)[4]
     if entries > len(members):
-        raise error(f"{name} holds {entries:,} files; {kind} file holds at most {len(members)} "
+        more = " or more" if entries == ZIP64_ENTRIES else ""
+        raise error(f"{name} holds {entries:,}{more} files; {kind} file holds at most {len(members)} "
                     f"({', '.join(members)})")
+    if tail[max(0, at - ZIP64_LOCATOR_SIZE) : at].startswith(ZIP64_LOCATOR):
+        raise error(f"{name} is a zip64 archive, whose directory may count more entries; {kind} file never is")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
         raise error(f"{name} is not {kind} file (not a readable zip archive: {e})") from None
     infos = archive.infolist()
-    if len(infos) > len(members):  # a zip64 directory, whose count the record above leaves out
-        raise error(f"{name} holds {len(infos):,} files; {kind} file holds at most {len(members)}")
     for info in infos:
         if info.filename not in members:
             raise error(f"{name} holds {info.filename[:80]!r}, which is not part of {kind} file "

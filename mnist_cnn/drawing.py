@@ -23,12 +23,11 @@ from typing import BinaryIO
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, JpegImagePlugin, TiffImagePlugin, UnidentifiedImageError
 
 from .data import INPUT_SHAPE
 from .errors import ImageError
 
-MAX_PIXELS = 40_000_000  # larger images are refused from their header, before decoding (decompression bombs)
 MIN_CONTRAST = 32  # grey levels ink must stand above the background; less is a blank page
 INK_LEVEL = 0.3  # share of the strongest ink that counts towards the bounding box (drops paper noise)
 FLOOR = 0.1  # share of the strongest ink below which a pixel is background
@@ -38,6 +37,16 @@ CENTRE = 14.0  # ...with its centre of mass here (the training set's mean, in pi
 # photos: pictures whose border is not one flat level (see canvas_stages and _photo)
 FLAT, FLAT_SHARE = 2, 0.9  # a drawing: 90 % of its border's background pixels within 2 grey levels of the median
 WORK = 512  # a photo is read at most this many pixels a side
+# pictures (read_image): what decoding one may cost a server that all visitors share (~1 GB), from its header.
+# Measured in a process holding TensorFlow and the model (python -m tools.budget, BENCHMARKS.md "Uploads")
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")  # each one's cost measured; an ICO can hide a larger PNG
+MAX_PIXELS = 80_000_000  # a sanity cap: a baseline JPEG of 100 MP is decoded at 1/8 in 1.1 s for 5 MB; Pillow warns
+# of a bomb above 89 MP. Larger pictures are refused from their header.
+MAX_DECODED_MB = 48  # what one picture's decoding may allocate: a 12 MP RGB PNG (46 MB) fits; with the 20 MB upload
+# and the steps after it, a picture read raises the peak by at most ~80 MB (issue 20), four at once fit
+BOUND = 2 * WORK  # a larger picture is read shrunk by a whole factor to at most this many px a side, in grey...
+STRIP = 32  # ...STRIP of its rows at a time, so only a strip of the decoded picture is ever converted or copied
+WEBP_COPIES = 4  # libwebp's two canvases, the frame's bytes and Pillow's image: measured 16 bytes a pixel
 PAPER_KERNEL = 5  # the first background estimate's kernel: a fifth of the shorter side, wider than any stroke
 STROKE_KERNEL = 4  # the second one's: four stroke widths (a closer fit along shadow edges)
 MIN_STRENGTH = 0.1  # ink takes at least this share of the paper's light, whatever Otsu's threshold says
@@ -312,22 +321,28 @@ def _grey(image):
 def read_image(source: str | Path | bytes | BinaryIO, name: str | None = None) -> np.ndarray:
     """Decode an image file (path, bytes or binary file) to a uint8 grey, RGB or RGBA array.
 
-    `name` is what error messages call it (default: the path, or "the image").
-    """
+    `name` is what error messages call it (default: the path, or "the image"). A picture over BOUND px a side is
+    read shrunk by a whole factor to at most BOUND (a JPEG by libjpeg as it decodes), in grey unless transparent;
+    one whose decoding would take more than MAX_DECODED_MB is refused from its header."""
     name = name or (str(source) if isinstance(source, (str, Path)) else "the image")
     if isinstance(source, (bytes, bytearray)):
         source = io.BytesIO(source)
     too_large = f"{name} is too large: at most {MAX_PIXELS:,} pixels"
     try:
-        with Image.open(source) as im:
-            if im.width * im.height > MAX_PIXELS:
-                raise ImageError(f"{too_large}, it has {im.width}x{im.height}")
-            im = ImageOps.exif_transpose(im)  # photos from phones carry their rotation in EXIF
-            if im.mode.startswith("I"):  # 16/32-bit grey: keep the top 8 bits of a 16-bit range
+        with Image.open(source, formats=FORMATS) as im:
+            width, height = im.size
+            if width * height > MAX_PIXELS:
+                raise ImageError(f"{too_large}, it has {width}x{height}")
+            factor = _factor(im.size)
+            shrink = factor > 1
+            if shrink:  # a JPEG is decoded at 1/2, 1/4 or 1/8 of its size, in grey; the other formats ignore this
+                im.draft("L", (max(1, width // factor), max(1, height // factor)))
+            _check_fits(im, width, height, name)
+            im = ImageOps.exif_transpose(_shrunk(im, shrink))  # photos from phones carry their rotation in EXIF
+            mode = _mode(im, grey=shrink)
+            if mode == "I":  # 16/32-bit grey: keep the top 8 bits of a 16-bit range
                 return (np.asarray(im, dtype=np.float64) / 257).clip(0, 255).astype(np.uint8)
-            if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
-                return np.asarray(im.convert("RGBA"))
-            return np.asarray(im.convert("L" if im.mode in ("L", "1", "F") else "RGB"))
+            return np.asarray(im.convert(mode))
     except FileNotFoundError:
         raise ImageError(f"image not found: {name}") from None
     except Image.DecompressionBombError:  # Pillow's own limit, met before ours for the largest headers
@@ -336,3 +351,98 @@ def read_image(source: str | Path | bytes | BinaryIO, name: str | None = None) -
         raise ImageError(f"{name} is not an image this app can read (PNG, JPEG, GIF, BMP, TIFF, WebP)") from None
     except (OSError, SyntaxError, ValueError) as e:  # truncated or malformed data
         raise ImageError(f"{name} could not be decoded ({e})") from None
+
+
+def _mode(im, grey):
+    """The mode a picture is read in: "I" (16/32-bit grey, scaled after), RGBA if transparent, else L or RGB."""
+    if im.mode.startswith("I"):
+        return "I"
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
+        return "RGBA"
+    return "L" if grey or im.mode in ("L", "1", "F") else "RGB"
+
+
+def _check_fits(im, width, height, name):
+    """Refuse, from its header, a picture whose decoding would take more than MAX_DECODED_MB: Pillow's image (after
+    the draft), in 1 byte a pixel for L and P, 2 for 16-bit grey, 4 for the rest (RGB too); WebP's copies; libtiff's
+    buffer for a strip or tile; libjpeg's coefficients of the whole image for a JPEG in several scans."""
+    pixels = im.width * im.height * (WEBP_COPIES if im.format == "WEBP" else 1) + _tiff_block(im)
+    per_pixel = 1 if im.mode in ("1", "L", "P") else 2 if im.mode.startswith("I;16") else 4
+    coefficients = _coefficients(im, width, height)
+    mb = (pixels * per_pixel + coefficients) / 2**20
+    if mb > MAX_DECODED_MB:
+        kind = f"{im.mode} {im.format}"
+        if coefficients:
+            kind = "progressive JPEG" if im.info.get("progressive") else "JPEG in several scans"
+        raise ImageError(f"{name} is too large to read: {width}x{height} {kind} takes {mb:.0f} MB decoded, at most "
+                         f"{MAX_DECODED_MB} MB (a {'baseline ' if coefficients else ''}JPEG may be larger: it is "
+                         "decoded scaled down)")
+
+
+def _tiff_block(im):
+    """Pixels of the buffer libtiff decodes a compressed TIFF's strip or tile into (0 for the rest): as the tags
+    claim, so a tile far larger than the image counts."""
+    if not isinstance(im, TiffImagePlugin.TiffImageFile) or not im.use_load_libtiff:
+        return 0
+    tags = im.tag_v2
+    if TiffImagePlugin.TILEWIDTH in tags:
+        width, rows = tags[TiffImagePlugin.TILEWIDTH], tags.get(TiffImagePlugin.TILELENGTH)
+    else:  # libtiff takes at most the image's height for a strip
+        width, rows = im.width, tags.get(TiffImagePlugin.ROWSPERSTRIP, im.height)
+        rows = min(rows, im.height) if isinstance(rows, int) else rows
+    if not (isinstance(width, int) and isinstance(rows, int)):
+        raise ValueError("its tile or strip size is not a number")
+    return max(width, im.width) * rows  # Pillow's RGBA path (YCbCr) takes rows of the image's width for tiles
+
+
+def _coefficients(im, width, height):
+    """Bytes of the coefficients libjpeg keeps of the whole image to decode a JPEG in several scans (progressive, or
+    a first scan without every component), at any draft's scale: 2 a coefficient, 64 an 8x8 block of each
+    component (measured: 69 MB for a 24 MP progressive JPEG, 4:2:0; 229 MB at 40 MP, 4:4:4). 0 for the rest."""
+    if not isinstance(im, JpegImagePlugin.JpegImageFile):
+        return 0
+    if not im.info.get("progressive") and _first_scan_components(im.fp) == len(im.layer):
+        return 0
+    h_max, v_max = (max(1, *(layer[i] for layer in im.layer)) for i in (1, 2))
+    return 2 * width * height * sum(h * v for _, h, v, _ in im.layer) // (h_max * v_max)
+
+
+def _first_scan_components(fp):
+    """How many components a JPEG's first scan holds, its markers read the way Pillow reads them (0: no scan)."""
+    at = fp.tell()
+    fp.seek(2)  # after the start of image
+    marker, count = fp.read(2), 0
+    while len(marker) == 2 and not count:
+        if marker[0] != 0xFF or marker[1] in (0x00, 0xFF):  # junk or padding: one byte on
+            marker = marker[1:] + fp.read(1)
+            continue
+        if marker[1] == 0xDA:  # start of scan: its length, then the number of components
+            scan = fp.read(3)
+            count = scan[2] if len(scan) == 3 else -1
+        elif not 0xD0 <= marker[1] <= 0xD9:  # a marker with a length (the restarts, start and end have none)
+            fp.seek(int.from_bytes(fp.read(2), "big") - 2, io.SEEK_CUR)
+        marker = fp.read(2)
+    fp.seek(at)
+    return max(count, 0)
+
+
+def _factor(size):
+    """The whole factor that brings a picture of `size` within BOUND px a side (1: it is within)."""
+    return -(-max(size) // BOUND)
+
+
+def _shrunk(im, grey):
+    """The picture shrunk by a whole factor to at most BOUND px a side (itself if it is no larger), in its mode for
+    reading; converted STRIP rows at a time, so a P, CMYK or 16-bit picture is never converted whole, nor an RGBA one
+    premultiplied whole by reduce(). Its EXIF goes with it, for the rotation."""
+    factor = _factor(im.size)
+    if factor == 1:
+        return im
+    mode = _mode(im, grey)
+    shrunk = Image.new(mode, (-(-im.width // factor), -(-im.height // factor)))
+    rows = STRIP * factor
+    for top in range(0, im.height, rows):
+        strip = im.crop((0, top, im.width, min(top + rows, im.height)))
+        shrunk.paste(strip.convert(mode).reduce(factor), (0, top // factor))
+    shrunk.info["exif"] = im.getexif().tobytes()
+    return shrunk

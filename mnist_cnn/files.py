@@ -9,8 +9,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from .data import INPUT_SHAPE, NUM_CLASSES
 from .archives import open_zip
+from .data import INPUT_SHAPE, NUM_CLASSES
 from .errors import ModelFileError
 from .evaluation import predict_proba
 from .limits import DesignError, check_limits, model_cost

@@ -92,7 +92,7 @@ def check_weights(weights_h5: bytes, cost: Cost, name: str) -> None:
     links but HDF5's hard ones. Only metadata is read."""
     weights = Counter(shape for layer in cost.layers for shape in layer.weights)
     slots = Counter({shape: MAX_SLOTS * count for shape, count in
-                     Counter(shape for layer in cost.layers for shape, trained in zip(layer.weights, layer.trainable)
+                     Counter(shape for layer in cost.layers for shape, trained in zip(layer.weights, layer.trainable, strict=True)
                              if trained).items()})
     slots[()] = MAX_SLOTS  # the optimizer's step count, learning rate
     try:

@@ -195,7 +195,7 @@ def test_a_model_with_code_inside_is_refused_and_its_code_never_runs(app, tmp_pa
     marker = tmp_path / "ran.txt"
     data = keras_bytes(lambda_model(marker))  # building it runs the function once, here in the test
     marker.unlink()
-    app.switch_page("app/pages/training.py").run()
+    app.switch_page("pages/training.py").run()
     app.file_uploader(key="model_upload").set_value(("hostile.keras", data, "application/zip")).run()
     assert not app.exception and "Lambda" in app.error[0].value
     assert not marker.exists()  # refused before anything in the file was called
@@ -215,7 +215,7 @@ def test_bad_model_files_get_a_clear_message(app, case):
         "five-outputs": (keras_bytes(other_model(outputs=5)), "10 digit probabilities"),
         "over-the-upload-limit": (b"\0" * (uploads.MAX_UPLOAD_MB * 2**20 + 1), "the limit is 20 MB"),
     }[case]
-    app.switch_page("app/pages/training.py").run()
+    app.switch_page("pages/training.py").run()
     app.file_uploader(key="model_upload").set_value((f"{case}.keras", data, "application/zip")).run()
     assert not app.exception and message in app.error[0].value, app.error[0].value
     card = " ".join(m.value for m in app.sidebar.markdown)
@@ -244,11 +244,11 @@ def test_bad_data_files_are_explained_and_drawing_still_works(monkeypatch, tmp_p
         npz(path, x_train=small, y_train=np.zeros(100, np.uint8), x_test=small, y_test=np.zeros(100, np.uint8))
     monkeypatch.setenv("MNIST_NPZ", str(path))
     at = new_session(timeout=60)
-    for page in ["app/pages/training.py", "app/pages/gallery.py", "app/pages/data.py"]:
+    for page in ["pages/training.py", "pages/gallery.py", "pages/data.py"]:
         at.switch_page(page).run()
         assert not at.exception
         error = at.error[0].value
         assert "MNIST could not be loaded" in error and path.name in error
-    at.switch_page("app/pages/canvas.py").run()
+    at.switch_page("pages/canvas.py").run()
     assert not at.exception and not at.error
     still_serving(at, digit, encode)

@@ -1,6 +1,7 @@
 """Teaching a model a visitor's handwriting, and the drawings file that carries it."""
 
 import io
+import zipfile
 
 import numpy as np
 import pytest
@@ -181,3 +182,36 @@ def test_save_drawings_refuses_what_it_could_not_load_back():
                                 np.zeros(teaching.MAX_DRAWINGS + 1, np.uint8))
     with pytest.raises(ValueError):
         mnist_cnn.save_drawings(np.full((2, 28, 28), 2.0, np.float32), np.array([1, 2]))
+
+
+def _member(header_shape, data_bytes):
+    """A .npy member whose header says `header_shape` (uint8) and whose data is `data_bytes` zero bytes."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": header_shape})
+    return header.getvalue() + bytes(data_bytes)
+
+
+def test_drawings_file_headers_are_judged_before_reading(monkeypatch):
+    """Shapes, dtypes and sizes come from each .npy header and the zip's directory: an array is read only once
+    they agree and fit, and reading is bounded by what they say."""
+    from tools import hostile
+
+    says_more = hostile.npz({"images.npy": _member((20, 28, 28), 10 * 28 * 28), "labels.npy": _member((20,), 20)})
+    with pytest.raises(mnist_cnn.DataError, match=r"its images.npy says \(20, 28, 28\) \(15,808 bytes\) but is 7,968"):
+        mnist_cnn.load_drawings(says_more)
+    extra = hostile.npz({"images.npy": _member((1, 28, 28), 784), "labels.npy": _member((1,), 1), "x.npy": b""})
+    with pytest.raises(mnist_cnn.DataError, match="holds 3 files; a drawings .npz file holds at most 2"):
+        mnist_cnn.load_drawings(extra)
+    fortran = hostile.npz({"images.npy": hostile.npy(np.asfortranarray(np.arange(784, dtype=np.uint8)
+                                                                      .reshape(1, 28, 28))),
+                           "labels.npy": hostile.npy(np.array([3], np.uint8))})
+    images, _ = mnist_cnn.load_drawings(fortran)
+    assert np.array_equal(np.round(images * 255).astype(np.uint8), np.arange(784, dtype=np.uint8).reshape(1, 28, 28))
+    reads = []
+    real_read = zipfile.ZipExtFile.read
+    monkeypatch.setattr(zipfile.ZipExtFile, "read", lambda self, n=-1: reads.append(n) or real_read(self, n))
+    too_many = hostile.npz({"images.npy": _member((teaching.MAX_DRAWINGS + 1, 28, 28), 2001 * 784),
+                            "labels.npy": _member((2001,), 2001)})
+    with pytest.raises(mnist_cnn.DataError, match="holds 2,001 drawings; at most 2,000 are taken"):
+        mnist_cnn.load_drawings(too_many)
+    assert reads and 0 < max(reads) <= 2**16, reads  # the header only, never the data

@@ -11,7 +11,9 @@ import json
 import sys
 import zipfile
 
+import h5py
 import keras
+import numpy as np
 import pytest
 
 import mnist_cnn
@@ -283,3 +285,62 @@ def test_an_h5_with_a_keras_zip_appended_is_refused(h5, saved, trap):
     assert zipfile.is_zipfile(h5)
     with pytest.raises(ModelFileError, match=r"legacy.h5 is not a Keras .keras file \(its name does not end in"):
         load_model(h5)
+
+
+def _weights(**datasets):
+    """A weights file for tools.hostile.SMALL (Flatten, Dense 10: kernel (784, 10), bias (10,)) with `datasets`
+    (path -> keyword arguments of create_dataset, or an h5py link) added to the right ones."""
+    from tools import hostile
+
+    def build(f):
+        f.create_dataset("layers/dense/vars/0", data=np.zeros((784, 10), np.float32))
+        f.create_dataset("layers/dense/vars/1", data=np.zeros(10, np.float32))
+        for path, spec in datasets.items():
+            if isinstance(spec, dict):
+                f.create_dataset(path, **spec)
+            else:
+                f[path] = spec
+    return hostile.h5(build)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ({}, None),
+        ({"optimizer/vars/0": {"data": np.int64(3)}, "optimizer/vars/1": {"data": np.zeros((784, 10), np.float32)}},
+         None),
+        ({"layers/dense/vars/2": {"data": np.zeros((784, 10), np.float32)}},
+         r"'/layers/dense/vars/2' has shape \(784, 10\), which no layer of its config makes"),
+        ({"optimizer/vars/1": {"data": np.zeros((999,), np.float32)}},
+         r"'/optimizer/vars/1' has shape \(999,\), which no trained weight of its config has"),
+        ({"optimizer/vars/1": {"data": np.zeros((10,), np.float32), "chunks": (100_000,), "maxshape": (None,)}},
+         r"stored in chunks of 400,000 bytes, larger than its 40 bytes of data"),
+        ({"optimizer/vars/1": {"data": np.array([b"text"] * 10)}}, r"holds \|S4, not numbers"),
+        ({"optimizer/vars/1": {"shape": (10,), "dtype": "float32", "external": [("/etc/passwd", 0, 40)]}},
+         r"stored in another file or through a filter"),
+        ({"optimizer/vars/1": h5py.SoftLink("/layers/dense/vars/1")},
+         r"links '/optimizer/vars/1' elsewhere \(SoftLink"),
+    ],
+    ids=["the-right-weights", "with-an-optimizer-slot", "one-dataset-too-many", "a-slot-of-no-weight",
+         "a-chunk-larger-than-its-data", "text-not-numbers", "external-storage", "a-soft-link"],
+)
+def test_weights_files_are_held_to_their_config(extra, message, monkeypatch):
+    """Only metadata is read for it (Keras would read every dataset whole before comparing shapes)."""
+    from tools import hostile
+
+    data = hostile.keras_file(hostile.SMALL, _weights(**extra))
+    if message is None:
+        assert load_model(data).count_params() == 7850
+        return
+    monkeypatch.setattr(keras.saving, "load_model", lambda *a, **k: pytest.fail("Keras read the file"))
+    with pytest.raises(ModelFileError, match=message):
+        load_model(data)
+
+
+def test_a_weights_file_larger_than_its_config_takes_is_refused_from_the_directory():
+    from tools import hostile
+
+    data = hostile.keras_file(hostile.SMALL, _weights() + bytes(2 * 2**20))
+    with pytest.raises(ModelFileError, match=r"its weights file unpacks to 2\.\d MB, more than its config's 7,850 "
+                                             r"parameters take \(1\.\d MB at most\)"):
+        load_model(data)

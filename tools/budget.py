@@ -4,9 +4,10 @@ server) reads each file the way the app does, and reports the peak rise of its r
     python -m tools.budget picture=big.png drawings=zeros.npz model=huge.keras [--together]
 
 prints one JSON object a line per file: kind, path, `rise_mb` (VmHWM, reset before the file's bytes are read,
-minus the resident set then), `seconds` and `answer` (the digit read, "loaded", "N drawings", or
-"refused: <the one-line reason>"). `--together` reads them all at once, one thread each (sessions uploading at
-the same time), and prints one more line: the process's peak over them all (`peak_mb`) and its size before.
+minus the resident set then), `seconds`, `answer` (the digit read, "loaded", "N drawings", or
+"refused: <the one-line reason>") and `rss_after_mb` (what stays: many uploads in a row must not pile up).
+`--together` reads them all at once, one thread each (sessions uploading at the same time), and prints one more
+line: the process's peak over them all (`peak_mb`) and its size before.
 Used by tests/test_budgets.py and bench/run.py (`--only uploads`). Linux only (/proc).
 """
 
@@ -78,7 +79,7 @@ def main(argv: list[str]) -> None:
             seconds = time.perf_counter() - start
             rise = rss_mb("VmHWM") - before
             print(json.dumps({"kind": kind, "path": path, "rise_mb": round(rise, 1), "seconds": round(seconds, 3),
-                              "answer": answer}), flush=True)
+                              "answer": answer, "rss_after_mb": round(rss_mb(), 1)}), flush=True)
         return
     before = rss_mb()
     reset_peak()
