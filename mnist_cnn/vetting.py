@@ -91,9 +91,9 @@ def check_weights(weights_h5: bytes, cost: Cost, name: str) -> None:
     stored whole in the file: no external or virtual storage, no filters, no chunk larger than its data, no
     links but HDF5's hard ones. Only metadata is read."""
     weights = Counter(shape for layer in cost.layers for shape in layer.weights)
-    slots = Counter({shape: MAX_SLOTS * count for shape, count in
-                     Counter(shape for layer in cost.layers for shape, trained in zip(layer.weights, layer.trainable, strict=True)
-                             if trained).items()})
+    trained = Counter(shape for layer in cost.layers
+                      for shape, is_trained in zip(layer.weights, layer.trainable, strict=True) if is_trained)
+    slots = Counter({shape: MAX_SLOTS * count for shape, count in trained.items()})
     slots[()] = MAX_SLOTS  # the optimizer's step count, learning rate
     try:
         with h5py.File(io.BytesIO(weights_h5), "r") as f:
