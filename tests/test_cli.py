@@ -155,3 +155,17 @@ def test_train_with_styles_records_them(tmp_path):
     out = tmp_path / "styled.keras"
     cli("train", "--arch", "default", "--epochs", "1", "--styles", "500", "--out", out)
     assert json.loads(out.with_suffix(".json").read_text())["styles"] == 500
+
+
+def test_hostile_files_are_refused_by_the_cli_as_by_the_app(tmp_path):
+    """The CLI reads files through the same load_model() / load_drawings() / read_image(): the same budgets."""
+    from tools import hostile
+
+    wide, zeros, lies = tmp_path / "wide.keras", tmp_path / "zeros.npz", tmp_path / "lies.png"
+    wide.write_bytes(hostile.wide_dense(3_000_000))
+    zeros.write_bytes(hostile.zeros_npz(100_000))
+    lies.write_bytes(hostile.png_header_lies(60_000, 60_000))
+    assert_one_line_error(cli("evaluate", wide, check=False), "wide.keras", "2,385,000,010 parameters")
+    assert_one_line_error(cli("teach", "default", zeros, "--out", tmp_path / "t.keras", check=False), "zeros.npz",
+                          "images.npy unpacks to 74.8 MB")
+    assert_one_line_error(cli("predict", "default", lies, check=False), "lies.png", "too large")
