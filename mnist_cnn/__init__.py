@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         neighbour_index,
     )
     from .files import copy_model, load_model, model_bytes, save_model, shipped_record
+    from .limits import Cost, DesignError, LayerCost, check_limits, model_cost
     from .models import ARCHS, Arch, build_model, summary
     from .styles import STYLES, style_set
     from .teaching import Lesson, fine_tune, held_out, load_drawings, save_drawings, teach
@@ -62,6 +63,11 @@ _HOMES = {
     "model_bytes": "files",
     "copy_model": "files",
     "shipped_record": "files",
+    "model_cost": "limits",
+    "check_limits": "limits",
+    "Cost": "limits",
+    "LayerCost": "limits",
+    "DesignError": "limits",
     "MnistCnnError": "errors",
     "DataError": "errors",
     "ModelFileError": "errors",
@@ -81,11 +87,14 @@ __all__ = [
     "NUM_CLASSES",
     "STYLES",
     "Arch",
+    "Cost",
     "Curve",
     "DataError",
+    "DesignError",
     "Evaluation",
     "Explanation",
     "ImageError",
+    "LayerCost",
     "Lesson",
     "MnistCnnError",
     "ModelFileError",
@@ -98,6 +107,7 @@ __all__ = [
     "build_model",
     "canvas_stages",
     "canvas_to_mnist",
+    "check_limits",
     "copy_model",
     "embed",
     "epochs_trained",
@@ -109,6 +119,7 @@ __all__ = [
     "load_mnist",
     "load_model",
     "model_bytes",
+    "model_cost",
     "neighbour_index",
     "predict_proba",
     "read_image",
