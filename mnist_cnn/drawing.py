@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, JpegImagePlugin, TiffImagePlugin, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, JpegImagePlugin, TiffImagePlugin, UnidentifiedImageError
 
 from .data import INPUT_SHAPE
 from .errors import ImageError
@@ -40,10 +40,10 @@ WORK = 512  # a photo is read at most this many pixels a side
 # pictures (read_image): what decoding one may cost a server that all visitors share (~1 GB), from its header.
 # Measured in a process holding TensorFlow and the model (python -m tools.budget, BENCHMARKS.md "Uploads")
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")  # each one's cost measured; an ICO can hide a larger PNG
-MAX_PIXELS = 80_000_000  # a sanity cap: a baseline JPEG of 100 MP is decoded at 1/8 in 1.1 s for 5 MB; Pillow warns
-# of a bomb above 89 MP. Larger pictures are refused from their header.
-MAX_DECODED_MB = 48  # what one picture's decoding may allocate: a 12 MP RGB PNG (46 MB) fits; with the 20 MB upload
-# and the steps after it, a picture read raises the peak by at most ~80 MB (issue 20), four at once fit
+MAX_PIXELS = 80_000_000  # a sanity cap, from the header: a baseline JPEG is decoded at 1/8 (50 MP: +25 MB, 0.6 s;
+# 100 MP: 1.1 s), so the cap is time, and Pillow's bomb warning at 89 MP, not memory (40 MP used to take +700 MB)
+MAX_DECODED_MB = 48  # what one picture's decoding may allocate, from its header: a 12 MP RGB PNG (46 MB) fits. With
+# the upload's 20 MB and the steps after, the most a picture read raised the peak was +69 MB; four at once +258 MB
 BOUND = 2 * WORK  # a larger picture is read shrunk by a whole factor to at most this many px a side, in grey...
 STRIP = 32  # ...STRIP of its rows at a time, so only a strip of the decoded picture is ever converted or copied
 WEBP_COPIES = 4  # libwebp's two canvases, the frame's bytes and Pillow's image: measured 16 bytes a pixel
@@ -364,9 +364,9 @@ def _mode(im, grey):
 
 def _check_fits(im, width, height, name):
     """Refuse, from its header, a picture whose decoding would take more than MAX_DECODED_MB: Pillow's image (after
-    the draft), in 1 byte a pixel for L and P, 2 for 16-bit grey, 4 for the rest (RGB too); WebP's copies; libtiff's
-    buffer for a strip or tile; libjpeg's coefficients of the whole image for a JPEG in several scans."""
-    pixels = im.width * im.height * (WEBP_COPIES if im.format == "WEBP" else 1) + _tiff_block(im)
+    the draft), in 1 byte a pixel for L and P, 2 for 16-bit grey, 4 for the rest (RGB too); WebP's copies; a TIFF's
+    buffers; libjpeg's coefficients of the whole image for a JPEG in several scans."""
+    pixels = im.width * im.height * (WEBP_COPIES if im.format == "WEBP" else 1) + _tiff_extra(im)
     per_pixel = 1 if im.mode in ("1", "L", "P") else 2 if im.mode.startswith("I;16") else 4
     coefficients = _coefficients(im, width, height)
     mb = (pixels * per_pixel + coefficients) / 2**20
@@ -379,12 +379,16 @@ def _check_fits(im, width, height, name):
                          "decoded scaled down)")
 
 
-def _tiff_block(im):
-    """Pixels of the buffer libtiff decodes a compressed TIFF's strip or tile into (0 for the rest): as the tags
-    claim, so a tile far larger than the image counts."""
-    if not isinstance(im, TiffImagePlugin.TiffImageFile) or not im.use_load_libtiff:
+def _tiff_extra(im):
+    """Pixels a TIFF takes besides its image (0 for the other formats): a second image if Pillow turns it by its
+    orientation as it loads it (measured: 52 MB for a 6000x4000 L TIFF turned, 29 MB not), and the buffer libtiff
+    decodes a compressed strip or tile into, as the tags claim (a tile far larger than the image counts)."""
+    if not isinstance(im, TiffImagePlugin.TiffImageFile):
         return 0
     tags = im.tag_v2
+    turned = im.width * im.height if tags.get(ExifTags.Base.Orientation, 1) in range(2, 9) else 0
+    if not im.use_load_libtiff:
+        return turned
     if TiffImagePlugin.TILEWIDTH in tags:
         width, rows = tags[TiffImagePlugin.TILEWIDTH], tags.get(TiffImagePlugin.TILELENGTH)
     else:  # libtiff takes at most the image's height for a strip
@@ -392,7 +396,7 @@ def _tiff_block(im):
         rows = min(rows, im.height) if isinstance(rows, int) else rows
     if not (isinstance(width, int) and isinstance(rows, int)):
         raise ValueError("its tile or strip size is not a number")
-    return max(width, im.width) * rows  # Pillow's RGBA path (YCbCr) takes rows of the image's width for tiles
+    return turned + max(width, im.width) * rows  # Pillow's RGBA path (YCbCr) takes rows of the image's width
 
 
 def _coefficients(im, width, height):
@@ -435,6 +439,7 @@ def _shrunk(im, grey):
     """The picture shrunk by a whole factor to at most BOUND px a side (itself if it is no larger), in its mode for
     reading; converted STRIP rows at a time, so a P, CMYK or 16-bit picture is never converted whole, nor an RGBA one
     premultiplied whole by reduce(). Its EXIF goes with it, for the rotation."""
+    im.load()  # a TIFF is turned by its orientation as it loads
     factor = _factor(im.size)
     if factor == 1:
         return im

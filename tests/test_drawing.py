@@ -8,11 +8,23 @@ import zlib
 import cv2
 import numpy as np
 import pytest
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, ImageOps, TiffImagePlugin, WebPImagePlugin
 
 import mnist_cnn
 from bench.photos import blank_page, photo_set, photograph, random_conditions
-from mnist_cnn.drawing import BOX, CENTRE, MAX_PIXELS, SIZE, canvas_stages, canvas_to_mnist, read_image
+from mnist_cnn.drawing import (
+    BOUND,
+    BOX,
+    CENTRE,
+    MAX_DECODED_MB,
+    MAX_PIXELS,
+    SIZE,
+    STRIP,
+    WORK,
+    canvas_stages,
+    canvas_to_mnist,
+    read_image,
+)
 
 INK = (255, 255, 255, 255)  # the browser canvas: white strokes...
 PAPER = (0, 0, 0, 255)  # ...on opaque black
@@ -304,7 +316,7 @@ def _cmyk_jpeg(ink, path):
 
 
 def _animated_gif(ink, path):
-    other = grey(draw_digit("1", (40, 10, 40, 100), 7, page=canvas(110, 80)))
+    other = grey(draw_digit("1", (40, 10, 40, 100), 7, page=canvas(*ink.shape)))
     frames = [Image.fromarray(ink), Image.fromarray(other)]
     return _save(frames[0], path, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
 
@@ -325,6 +337,10 @@ FILES = {
     "grey16.png": (lambda ink, p: _save(Image.fromarray(ink.astype(np.uint16) * 257), p), 2, True),
     "cmyk.jpg": (_cmyk_jpeg, 3, False),
     "animated.gif": (_animated_gif, 3, True),
+    "palette.png": (lambda ink, p: _save(Image.fromarray(ink).convert("P"), p), 3, True),
+    "deflate.tif": (lambda ink, p: _save(Image.fromarray(ink), p, compression="tiff_deflate"), 2, True),
+    "progressive.jpg": (lambda ink, p: _save(Image.fromarray(np.dstack([ink] * 3)), p, quality=95, progressive=True),
+                        3, False),
 }
 
 
@@ -379,13 +395,57 @@ def _zip_bytes():
     return out.getvalue()
 
 
-def _bomb_png(width, height, encode):
-    """A small PNG whose header claims width x height pixels, with the header's CRC made right."""
-    png = bytearray(encode(Image.new("L", (8, 8))))
+def _claimed_png(width, height, encode, mode="L"):
+    """An 8x8 PNG whose header claims width x height pixels, with the header's CRC made right."""
+    png = bytearray(encode(Image.new(mode, (8, 8))))
     assert png[12:16] == b"IHDR"  # after the 8-byte signature and the chunk's 4-byte length
     png[16:24] = struct.pack(">II", width, height)
     png[29:33] = struct.pack(">I", zlib.crc32(bytes(png[12:29])))
     return bytes(png)
+
+
+def _claimed_jpeg(width, height, encode, **options):
+    """An 8x8 RGB JPEG (4:2:0) whose frame header claims width x height pixels."""
+    jpeg = bytearray(encode(Image.new("RGB", (8, 8)), "JPEG", **options))
+    frame = jpeg.index(b"\xff\xc2" if options.get("progressive") else b"\xff\xc0")
+    jpeg[frame + 5 : frame + 9] = struct.pack(">HH", height, width)  # after the marker, its length and precision
+    return bytes(jpeg)
+
+
+def _segment(marker, payload):
+    """A JPEG marker segment: the marker, its length and its payload."""
+    return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def _flat_jpeg(width, height, scans):
+    """A sequential 4:4:4 JPEG of flat grey, in one scan or in one scan per component. Every coefficient is 0 and
+    the Huffman tables have one 1-bit code each (DC difference 0, end of block): 2 bits a block."""
+    frame = struct.pack(">BHHB", 8, height, width, 3) + b"".join(bytes([c, 0x11, 0]) for c in (1, 2, 3))
+    tables = b"\x00\x01" + bytes(16) + b"\x10\x01" + bytes(16)  # DC table 0, AC table 0: one code, symbol 0
+    blocks = -(-width // 8) * -(-height // 8)
+    groups = [(1, 2, 3)] if scans == 1 else [(1,), (2,), (3,)]
+    body = b"".join(_segment(0xDA, bytes([len(g), *(b for c in g for b in (c, 0)), 0, 63, 0]))
+                    + bytes(-(-len(g) * blocks // 4)) for g in groups)
+    head = _segment(0xDB, bytes(1) + bytes([1]) * 64) + _segment(0xC0, frame) + _segment(0xC4, tables)
+    return b"\xff\xd8" + head + body + b"\xff\xd9"
+
+
+def _tiled_tiff(side, tile, data):
+    """A deflate-compressed 8-bit grey TIFF of side x side px stored as one tile of tile x tile px."""
+    tags = [(256, 4, side), (257, 4, side), (258, 3, 8), (259, 3, 8), (262, 3, 1), (277, 3, 1), (322, 4, tile),
+            (323, 4, tile), (324, 4, 8 + 2 + 12 * 10 + 4), (325, 4, len(data))]  # 324: the data, after the IFD
+    entries = b"".join(struct.pack("<HHII", tag, kind, 1, value) for tag, kind, value in tags)
+    return b"II*\x00" + struct.pack("<IH", 8, len(tags)) + entries + bytes(4) + data
+
+
+def _forbid_decoding(monkeypatch):
+    """From now on decoding a picture's pixels fails the test (with an error read_image does not catch)."""
+
+    def decode(*args, **kwargs):
+        raise AssertionError("the pixels were decoded")
+
+    for kind in (Image.Image, ImageFile.ImageFile, TiffImagePlugin.TiffImageFile, WebPImagePlugin.WebPImageFile):
+        monkeypatch.setattr(kind, "load", decode)
 
 
 def _truncated_png(encode):
@@ -399,6 +459,7 @@ NOT_IMAGES = {
     "digits.zip": lambda encode: _zip_bytes(),
     "truncated.png": _truncated_png,
     "digit.svg": lambda encode: SVG,
+    "digit.ico": lambda encode: encode(Image.new("L", (16, 16)), "ICO"),  # an ICO can hide a larger PNG
 }
 
 
@@ -421,20 +482,153 @@ def test_read_image_names_a_missing_file(tmp_path):
     assert str(path) in str(error.value)
 
 
-@pytest.mark.parametrize("side", [20_000, 8_000])
+@pytest.mark.parametrize("side", [20_000, 9_000])
 def test_read_image_refuses_a_decompression_bomb_from_its_header(side, tmp_path, monkeypatch, encode):
     assert side * side > MAX_PIXELS
     path = tmp_path / "bomb.png"
-    path.write_bytes(_bomb_png(side, side, encode))
-
-    def decode(*args, **kwargs):
-        raise AssertionError("the pixels were decoded")  # not an error read_image catches: the test fails
-
-    monkeypatch.setattr(ImageFile.ImageFile, "load", decode)
-    monkeypatch.setattr(Image.Image, "load", decode)
+    path.write_bytes(_claimed_png(side, side, encode))
+    _forbid_decoding(monkeypatch)
     with pytest.raises(mnist_cnn.ImageError, match="pixels") as error:
         read_image(path)
     assert str(path) in str(error.value)
+
+
+# pictures whose decoding would take more than MAX_DECODED_MB, and what the refusal says of each
+OVER_BUDGET = {
+    "rgba.png": (lambda encode: _claimed_png(4000, 4000, encode, "RGBA"), "4000x4000 RGBA PNG takes 61 MB"),
+    "photo.webp": (lambda encode: encode(np.zeros((1800, 1800, 3), np.uint8), "WEBP"),
+                   "1800x1800 RGB WEBP takes 49 MB"),
+    "one-tile.tif": (lambda encode: _tiled_tiff(64, 8192, zlib.compress(bytes(64))), "64x64 L TIFF takes 64 MB"),
+    "progressive.jpg": (lambda encode: _claimed_jpeg(6000, 4000, encode, progressive=True),
+                        "6000x4000 progressive JPEG takes 70 MB"),
+    "scans.jpg": (lambda encode: _flat_jpeg(4096, 4096, scans=3), "4096x4096 JPEG in several scans takes 97 MB"),
+}
+
+
+@pytest.mark.parametrize("name", OVER_BUDGET)
+def test_a_picture_over_the_decoding_budget_is_refused_from_its_header(name, tmp_path, monkeypatch, encode):
+    make, says = OVER_BUDGET[name]
+    path = tmp_path / name
+    path.write_bytes(make(encode))
+    _forbid_decoding(monkeypatch)
+    with pytest.raises(mnist_cnn.ImageError) as error:
+        read_image(path)
+    jpeg = "a baseline JPEG" if name.endswith(".jpg") else "a JPEG"
+    assert str(error.value) == (f"{path} is too large to read: {says} decoded, at most {MAX_DECODED_MB} MB ({jpeg} "
+                                "may be larger: it is decoded scaled down)")
+
+
+@pytest.mark.parametrize("scans", [1, 3])
+def test_a_jpeg_within_the_budget_is_read_in_one_scan_or_several(scans):
+    # in several scans libjpeg keeps every coefficient: 24 MB at 2048x2048 (96 MB at 4096x4096, refused above)
+    side = 4096 if scans == 1 else 2048
+    image = read_image(_flat_jpeg(side, side, scans))
+    assert image.shape == (BOUND, BOUND) and (image == 128).all()
+
+
+def test_a_tiled_tiff_is_read():
+    pixels = (np.arange(64 * 64) % 251).astype(np.uint8).reshape(64, 64)
+    np.testing.assert_array_equal(read_image(_tiled_tiff(64, 64, zlib.compress(pixels.tobytes()))), pixels)
+
+
+# headers that claim far more than the data holds, within the budget: the decoder runs out of data
+DISAGREEING = {
+    "claims-7000x7000.png": lambda encode: _claimed_png(7000, 7000, encode),  # 47 MB decoded
+    "claims-80mp.jpg": lambda encode: _claimed_jpeg(10_320, 7744, encode)[:-2],  # at 1/8: 1.2 MB; no end marker
+}
+
+
+@pytest.mark.parametrize("name", DISAGREEING)
+def test_a_picture_whose_header_and_data_disagree_fails_cleanly(name, tmp_path, encode):
+    path = tmp_path / name
+    path.write_bytes(DISAGREEING[name](encode))
+    with pytest.raises(mnist_cnn.ImageError, match="could not be decoded") as error:
+        read_image(path)
+    assert str(error.value).startswith(str(path)) and "\n" not in str(error.value)
+
+
+# large pictures: read shrunk by a whole factor to at most BOUND px a side, grey unless transparent
+@pytest.fixture(scope="module")
+def large_digit():
+    """A light-on-dark 7 on 1500x2100 px: read shrunk by 3 (a JPEG: decoded at 1/2, then shrunk by 2)."""
+    return grey(draw_digit("7", (500, 200, 1600, 1300), 90, page=canvas(1500, 2100)))
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_read_image_shrinks_a_large_picture_within_the_bound(name, large_digit, tmp_path):
+    write = FILES[name][0]
+    image = read_image(write(large_digit, tmp_path / name))
+    height, width = image.shape[:2]
+    assert image.dtype == np.uint8 and WORK < width <= BOUND and abs(height / width - 1500 / 2100) < 0.01
+    assert image.ndim == 2 or (name == "rgba.png" and image.shape[2] == 4)
+    # the 20x20 digit from a third of the pixels: 0.05 from the whole picture's (as an 8x smaller JPEG's)
+    np.testing.assert_allclose(canvas_to_mnist(image), canvas_to_mnist(large_digit), atol=0.1)
+
+
+def test_a_large_picture_is_averaged_over_whole_blocks_strip_by_strip(tmp_path):
+    # noise shows any seam or shift; neither side is a whole number of blocks, nor the height of strips
+    noise = np.random.default_rng(0).integers(0, 256, (3 * STRIP * 3 + 5, 2 * BOUND + 7), dtype=np.uint8)
+    image = read_image(_save(Image.fromarray(noise), tmp_path / "noise.png"))
+    blocks = [np.arange(0, n, 3) for n in noise.shape]
+    sums, counts = (np.add.reduceat(np.add.reduceat(a, blocks[0], axis=0), blocks[1], axis=1)
+                    for a in (noise.astype(np.int64), np.ones(noise.shape, np.int64)))
+    assert image.shape == sums.shape
+    np.testing.assert_allclose(image, sums / counts, atol=1)
+
+
+def _turned(path, image):
+    """`image` saved with the EXIF orientation that shows it turned 90 degrees clockwise."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return _save(Image.fromarray(image), path, exif=exif)
+
+
+def test_read_image_stands_a_shrunk_phone_photo_upright_by_its_exif(large_digit, tmp_path):
+    image = read_image(_turned(tmp_path / "phone.jpg", large_digit))
+    assert image.shape[0] > image.shape[1] and max(image.shape) <= BOUND
+    np.testing.assert_allclose(canvas_to_mnist(image), canvas_to_mnist(np.rot90(large_digit, -1)), atol=0.1)
+
+
+def test_read_image_shrinks_a_turned_tiff_as_pillow_turns_it_whole(large_digit, tmp_path):
+    path = _turned(tmp_path / "scan.tif", large_digit)
+    with Image.open(path) as im:  # Pillow turns a TIFF by its orientation as it loads it; its size changes then
+        whole = np.asarray(ImageOps.exif_transpose(im)).astype(np.float32)
+    image = read_image(path)
+    height, width = (n // 3 for n in whole.shape)
+    np.testing.assert_allclose(image, whole.reshape(height, 3, width, 3).mean(axis=(1, 3)), atol=1)
+
+
+@pytest.mark.parametrize("width", [BOUND, BOUND + 1])
+def test_a_picture_at_the_bound_is_read_whole_and_one_pixel_wider_shrunk(width, tmp_path):
+    colour = np.random.default_rng(0).integers(0, 256, (700, width, 3), dtype=np.uint8)
+    path = _save(Image.fromarray(colour), tmp_path / "photo.jpg", quality=90)
+    image = read_image(path)
+    if width == BOUND:  # as it always was: whole, in colour
+        np.testing.assert_array_equal(image, np.asarray(Image.open(path).convert("RGB")))
+    else:  # decoded at 1/2, in grey
+        assert image.shape == (350, (BOUND + 2) // 2)
+
+
+def test_a_24_megapixel_phone_photo_is_decoded_at_a_quarter_and_answered(shipped, rng, encode, monkeypatch):
+    # 6000x4000: a dark stroke 7 on grey paper under a warm lamp, the light falling off, sensor noise
+    height, width = 4000, 6000
+    scale = height / 280
+    ink = np.zeros((height, width), np.uint8)
+    left = (width - height) / 2
+    draw_digit("7", (left + 60 * scale, 30 * scale, left + 220 * scale, 250 * scale), round(14 * scale), page=ink,
+               colour=255)
+    paper = np.linspace(205, 165, width, dtype=np.float32)
+    light = paper * (1 - 0.75 / 255 * ink) + 6 * rng.standard_normal((height, width), dtype=np.float32)
+    g = np.clip(light, 0, 255).astype(np.uint8)
+    data = encode(np.dstack([g, g, (g * 0.92).astype(np.uint8)]), "JPEG", quality=90)
+    decoded, load = set(), ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda im: (decoded.add((im.mode, im.size)), load(im))[1])
+    image = read_image(data)
+    assert decoded == {("L", (1500, 1000))}  # by libjpeg, in grey, at 1/4: 1.5 MB where the whole takes 92 MB
+    assert image.ndim == 2 and WORK < max(image.shape) <= BOUND
+    digit = canvas_to_mnist(image)
+    assert_mnist_like(digit)
+    assert mnist_cnn.predict_proba(shipped, digit[None]).argmax() == 7
 
 
 # photos of digits on paper: MNIST test digits written in dark ink on paper and photographed under a lamp, as
