@@ -41,6 +41,17 @@ CASES = {
     "keras-history-of-100-MB": ("model", lambda: hostile.big_history(100_000_000),
                                 r"mnist_cnn.json unpacks to 95.4 MB, more than a Keras .keras file's 1.0 MB", REFUSED),
     "keras-at-the-parameter-limit": ("model", hostile.largest_model, r"^loaded$", READ),
+    "jpeg-phone-photo-of-24-MP": ("picture", lambda: hostile.picture(hostile.digit_picture(6000, 4000, photo=True),
+                                                                       "JPEG", "RGB", quality=90), r"^7$", READ),
+    "jpeg-progressive-24-MP": ("picture", lambda: hostile.picture(hostile.digit_picture(6000, 4000, photo=True),
+                                                                    "JPEG", "RGB", quality=90, progressive=True),
+                               r"^refused: .*6000x4000 progressive JPEG takes \d+ MB decoded, at most 48 MB", REFUSED),
+    "png-6300x6300-grey": ("picture", lambda: hostile.picture(hostile.digit_picture(6300, 6300), "PNG"), r"^7$",
+                           READ),
+    "png-6300x6300-rgb": ("picture", lambda: hostile.picture(hostile.digit_picture(6300, 6300), "PNG", "RGB"),
+                          r"^refused: .*6300x6300 RGB PNG takes 151 MB decoded, at most 48 MB", REFUSED),
+    "png-header-says-6000x6000-data-28x28": ("picture", lambda: hostile.png_header_lies(6000, 6000),
+                                             r"^refused: .*could not be decoded", REFUSED),
 }
 IN_A_ROW = 20  # the same refused upload again and again: nothing may pile up
 
