@@ -10,10 +10,10 @@ session.shipped_model()
 session.free_ended_sessions()
 page = st.navigation(
     [
-        st.Page("app/pages/canvas.py", title="Draw a digit", icon=":material/draw:", default=True),
-        st.Page("app/pages/training.py", title="Train", icon=":material/model_training:"),
-        st.Page("app/pages/gallery.py", title="Gallery", icon=":material/grid_view:"),
-        st.Page("app/pages/data.py", title="Data", icon=":material/dataset:"),
+        st.Page("pages/canvas.py", title="Draw a digit", icon=":material/draw:", default=True),
+        st.Page("pages/training.py", title="Train", icon=":material/model_training:"),
+        st.Page("pages/gallery.py", title="Gallery", icon=":material/grid_view:"),
+        st.Page("pages/data.py", title="Data", icon=":material/dataset:"),
     ]
 )
 widgets.model_card()

@@ -1,2 +1,1 @@
-"""The Streamlit app over the mnist_cnn core: the pages (app/pages/, routed by streamlit_app.py) and what they
-share, one module a job."""
+"""What the app's pages (pages/, routed by streamlit_app.py) share, over the mnist_cnn core: one module a job."""

@@ -39,7 +39,7 @@ def mnist_or_stop() -> tuple[Split, Split]:
             f"offline, put `mnist.npz` (keras' layout) on this machine and start the app with "
             f"`{ENV_VAR}=/path/to/mnist.npz streamlit run streamlit_app.py`. Drawing digits works without it."
         )
-        st.page_link("app/pages/canvas.py", label="Draw a digit", icon=":material/draw:")
+        st.page_link("pages/canvas.py", label="Draw a digit", icon=":material/draw:")
         st.stop()
 
 

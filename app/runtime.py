@@ -1,8 +1,8 @@
 """Every change the app makes to how Streamlit and TensorFlow behave at run time, in one place.
 
-`apply()` runs from streamlit_app.py and sets each once per server. A workaround that leans on a private name
-checks that the name is still there; if a new release removed it, the workaround is skipped with a log line
-and tests/test_runtime.py fails, so nobody loses it without noticing.
+`apply()` runs from streamlit_app.py and sets each once per server; every page calls `through_entry_script()` first.
+A workaround that leans on a private name checks that the name is still there; if a new release removed it, the
+workaround is skipped with a log line and tests/test_runtime.py fails, so nobody loses it without noticing.
 """
 
 import contextlib
@@ -11,15 +11,19 @@ import gc
 import logging
 import math
 import os
+import runpy
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import keras
+import streamlit as st
 import streamlit.runtime.scriptrunner.script_runner as script_runner
 import tensorflow as tf
 from streamlit import config
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 from tensorflow.python.framework import ops as tf_ops
 
 POST_SCRIPT_GC = "runner.postScriptGC"
@@ -41,6 +45,34 @@ def apply() -> None:
             keep_keras_session()
             skip_collection_after_runs()
             _done = True
+
+
+def through_entry_script() -> None:
+    """Every page calls this first: a run that Streamlit started down its folder-based path runs streamlit_app.py
+    in the page's place, and its st.navigation picks the page again.
+
+    With a `pages/` folder beside the entry script, Streamlit (1.65 to 1.67) runs the page a URL names on its own,
+    with the folder's file names as the menu, until st.navigation has run once in the server
+    (`PagesManager.uses_pages_directory`, set as the first session starts; AppTest sets it afresh for every run): a
+    fresh server's first visitor by a deep link got no runtime.apply() and no model card. Such a run's menu lists
+    the entry script itself, as the app's never does. The flag is no sign of it: of five first visitors at once,
+    four had started down that path before the first page cleared it. In place, not by st.rerun(): a rerun
+    forgets the buttons pressed in the run it replaces, and in AppTest every run starts down that path.
+    """
+    if not hasattr(PagesManager, "uses_pages_directory"):
+        log.warning("streamlit has no PagesManager.uses_pages_directory: a page is left to the path it was run on")
+        return
+    ctx = get_script_run_ctx()
+    try:
+        entry = Path(ctx.main_script_path).resolve()
+        menu = [Path(page["script_path"]).resolve() for page in ctx.pages_manager.get_pages().values()]
+    except (AttributeError, KeyError) as e:
+        log.warning(f"streamlit's script run lacks {e}: a page is left to the path it was run on")
+        return
+    if entry in menu:
+        PagesManager.uses_pages_directory = False  # the server's next runs take st.navigation's path from the start
+        runpy.run_path(str(entry))
+        st.stop()  # the page ran whole in there
 
 
 def usable_cpus(cgroup: Path = CGROUP) -> int:

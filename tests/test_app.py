@@ -13,7 +13,7 @@ import pytest
 import mnist_cnn
 from app import dataset, session, workers
 
-PAGES = ["app/pages/canvas.py", "app/pages/training.py", "app/pages/gallery.py", "app/pages/data.py"]
+PAGES = ["pages/canvas.py", "pages/training.py", "pages/gallery.py", "pages/data.py"]
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ def test_training_waits_for_a_free_worker(app, monkeypatch):
     monkeypatch.setattr(mnist_cnn, "train", lambda *args, **kwargs: order.append("trained") or train(*args, **kwargs))
     busy = [workers.trainers().submit(release.wait)[0] for _ in range(workers.TRAINERS)]
     threading.Timer(1, lambda: order.append("workers free") or release.set()).start()
-    on(app, "app/pages/training.py")
+    on(app, "pages/training.py")
     app.button(key="train_one").click().run()
     assert not app.exception and "Epoch 24 done" in app.success[0].value
     assert order == ["workers free", "trained"] and all(job.done() for job in busy)
@@ -88,7 +88,7 @@ def test_training_waits_for_a_free_worker(app, monkeypatch):
 
 def test_training_one_epoch_updates_history_chart_and_card(app):
     shipped_before = weights_digest(session.shipped_model())
-    on(app, "app/pages/training.py")
+    on(app, "pages/training.py")
     app.selectbox(key="arch").set_value("default").run()
     app.button(key="reset").click().run()
     assert "epochs trained: 0" in card(app) and "a new model" in card(app)
@@ -107,8 +107,8 @@ def test_training_one_epoch_updates_history_chart_and_card(app):
     app.number_input(key="epochs").set_value(2).run()
     app.button(key="train_many").click().run()
     assert "Epoch 3 done" in app.success[0].value and "epochs trained: 3" in card(app)
-    on(app, "app/pages/gallery.py")  # the history survives page switches
-    on(app, "app/pages/training.py")
+    on(app, "pages/gallery.py")  # the history survives page switches
+    on(app, "pages/training.py")
     assert "epochs trained: 3" in card(app)
     tested = [t for t in json.loads(app.get("plotly_chart")[0].proto.spec)["data"] if t.get("name") == "test"]
     assert tested[0]["x"] == [1, 2, 3]
@@ -118,7 +118,7 @@ def test_training_one_epoch_updates_history_chart_and_card(app):
 
 def test_training_the_shipped_model_trains_a_copy(app):
     shipped_before = weights_digest(session.shipped_model())
-    on(app, "app/pages/training.py")
+    on(app, "pages/training.py")
     app.button(key="train_one").click().run()
     assert not app.exception and "Epoch 24 done" in app.success[0].value
     assert "trained further in this session" in card(app)
@@ -128,7 +128,7 @@ def test_training_the_shipped_model_trains_a_copy(app):
 
 def test_gallery_filters_and_sorts(app, mnist):
     y_test = mnist[1][1]
-    on(app, "app/pages/gallery.py")
+    on(app, "pages/gallery.py")
     mistakes = int(app.metric[1].value.split()[0])
     assert 0 < mistakes < 100  # the shipped model
 
@@ -152,7 +152,7 @@ def test_gallery_filters_and_sorts(app, mnist):
 
 
 def test_bad_model_upload_gets_a_message_and_a_good_one_is_used(app):
-    on(app, "app/pages/training.py")
+    on(app, "pages/training.py")
     app.file_uploader(key="model_upload").set_value(("broken.keras", b"not a zip", "application/zip")).run()
     assert not app.exception and "not a Keras .keras file" in app.error[0].value
     assert "the shipped model" in card(app)
@@ -173,18 +173,18 @@ def test_missing_data_is_explained_and_the_canvas_still_works(monkeypatch, tmp_p
 
 
 def test_test_predictions_are_computed_once_per_model_state(app):
-    on(app, "app/pages/training.py")
+    on(app, "pages/training.py")
     app.selectbox(key="arch").set_value("default").run()
     app.button(key="reset").click().run()
-    on(app, "app/pages/gallery.py")
+    on(app, "pages/gallery.py")
     first = app.session_state["evaluation"]
     app.toggle(key="gallery_mistakes").set_value(False).run()
-    on(app, "app/pages/data.py")
-    on(app, "app/pages/gallery.py")
+    on(app, "pages/data.py")
+    on(app, "pages/gallery.py")
     assert app.session_state["evaluation"] is first  # reused across reruns and page switches
-    on(app, "app/pages/training.py")
+    on(app, "pages/training.py")
     app.button(key="train_one").click().run()
-    on(app, "app/pages/gallery.py")
+    on(app, "pages/gallery.py")
     assert app.session_state["evaluation"] is not first  # a new model state, new predictions
     assert app.session_state["evaluation"].accuracy == pytest.approx(
         mnist_cnn.training_log(app.session_state["model"])[-1]["test_accuracy"]
@@ -200,10 +200,10 @@ def test_the_core_never_imports_streamlit():
 
 
 def test_an_untrained_model_says_it_is_unsure(app, mnist, encode):
-    on(app, "app/pages/training.py")
+    on(app, "pages/training.py")
     app.selectbox(key="arch").set_value("default").run()
     app.button(key="reset").click().run()
-    on(app, "app/pages/canvas.py")
+    on(app, "pages/canvas.py")
     app.file_uploader(key="digit_upload").set_value(("digit.png", encode(mnist[1][0][0]), "image/png")).run()
     assert not app.exception
     assert "The model is unsure" in app.warning[0].value
@@ -211,7 +211,7 @@ def test_an_untrained_model_says_it_is_unsure(app, mnist, encode):
 
 
 def test_gallery_pages_through_all_test_images(app):
-    on(app, "app/pages/gallery.py")
+    on(app, "pages/gallery.py")
     app.toggle(key="gallery_mistakes").set_value(False).run()
     app.selectbox(key="gallery_sort").set_value("test set order").run()
     assert "10,000 images; showing 1-48" in app.caption[-1].value
@@ -222,7 +222,7 @@ def test_gallery_pages_through_all_test_images(app):
 
 
 def test_data_page_reshuffles_its_samples(app):
-    on(app, "app/pages/data.py")
+    on(app, "pages/data.py")
     before = app.get("image")[0].captions
     app.button(key="reshuffle").click().run()
     after = app.get("image")[0].captions
@@ -239,7 +239,7 @@ def test_importing_the_core_loads_neither_tensorflow_nor_data():
 def test_a_newcomer_is_offered_a_new_default_model_first(app):
     """On the shipped model the Train page's first, primary step starts a new `default` model, with the time an
     epoch takes; continuing the shipped model stays possible (test_training_the_shipped_model_trains_a_copy)."""
-    on(app, "app/pages/training.py")
+    on(app, "pages/training.py")
     start = app.button(key="start_new")
     assert start.proto.type == "primary" and app.button(key="train_one").proto.type == "secondary"
     offer = app.markdown[0].value
@@ -279,7 +279,7 @@ def test_an_answer_explains_itself_on_demand(app, mnist, encode):
 
 
 def test_a_gallery_image_explains_why_it_was_misread(app):
-    on(app, "app/pages/gallery.py")  # mistakes only, most confident first
+    on(app, "pages/gallery.py")  # mistakes only, most confident first
     box = next(s for s in app.selectbox if s.key.startswith("gallery_explain_"))
     worst = box.options[1]  # the most confident mistake
     box.select_index(1).run()

@@ -190,38 +190,61 @@ def menu(page):
 
 
 @contextlib.contextmanager
-def first_request(browser, tmp_path, path):
-    """A fresh server whose first request is `/path`: yield (page, url) once the page is there and settled.
+def first_requests(browser, tmp_path, *paths):
+    """A fresh server whose first requests are `/path` for each of `paths`, sent at once: yield (pages, url) once
+    every page is there and settled.
 
-    Streamlit picks its pages before the first script run: a `pages/` folder beside streamlit_app.py made it show
-    the folder's files as pages (the helper modules too) instead of st.navigation's, until someone opened `/`."""
+    Until st.navigation has run once in a server, Streamlit runs the page a URL names on its own, with the
+    `pages/` folder's file names as the menu and no model card, unless the page runs streamlit_app.py in its place
+    (runtime.through_entry_script)."""
     log_path = tmp_path / "streamlit.log"
     with open(log_path, "w") as log, serve(log, env={dataset.SUBSET_VAR: "1000"}) as (url, _):
-        context = browser.new_context(viewport={"width": 1400, "height": 1000}, base_url=url)
-        context.set_default_timeout(WAIT)
-        page = context.new_page()
-        page.goto(f"/{path}")
-        expect(page.locator("h1")).to_be_visible()
-        settled(page)
-        yield page, url
-        no_exception_shown(page)
-        context.close()
+        contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}, base_url=url) for _ in paths]
+        pages = [context.new_page() for context in contexts]
+        for page, path in zip(pages, paths, strict=True):
+            page.set_default_timeout(WAIT)
+            page.goto(f"/{path}", wait_until="commit")  # the next request goes out before this page is up
+        for page in pages:
+            expect(page.locator("h1")).to_be_visible()
+            settled(page)
+        yield pages, url
+        for page, context in zip(pages, contexts, strict=True):
+            no_exception_shown(page)
+            context.close()
     assert "Traceback" not in log_path.read_text(), "the server logged an exception"
 
 
-@pytest.mark.parametrize("path, title", [("training", "Train a CNN"), ("gallery", "Gallery of test predictions"),
-                                         ("data", "The MNIST data"), ("canvas", "Draw a digit")])
-def test_a_deep_link_as_a_fresh_servers_first_request_has_the_apps_menu(browser, tmp_path, path, title):
-    with first_request(browser, tmp_path, path) as (page, url):
-        expect(page.locator("h1")).to_have_text(title)
-        expect(menu(page)).to_have_text(MENU, timeout=10_000)
-        if path != "canvas":  # the default page's address is `/`: Streamlit answers /canvas with it
-            expect(page).to_have_url(f"{url}/{path}")
+def shows_the_app(page, url, path, title):
+    """The page `/path` named, under the app's menu, with the model card in the sidebar."""
+    expect(page.locator("h1")).to_have_text(title)
+    expect(menu(page)).to_have_text(MENU, timeout=10_000)
+    expect(page.locator('[data-testid="stSidebar"] .st-key-model_card')).to_contain_text("parameters: 125,354")
+    if path != "canvas":  # the default page's address is `/`: Streamlit answers /canvas with it
+        expect(page).to_have_url(f"{url}/{path}")
+
+
+DEEP_LINKS = [("training", "Train a CNN"), ("gallery", "Gallery of test predictions"), ("data", "The MNIST data"),
+              ("canvas", "Draw a digit")]
+
+
+@pytest.mark.parametrize("path, title", DEEP_LINKS)
+def test_a_deep_link_as_a_fresh_servers_first_request_shows_the_app(browser, tmp_path, path, title):
+    with first_requests(browser, tmp_path, path) as ([page], url):
+        shows_the_app(page, url, path, title)
+
+
+def test_a_fresh_servers_first_visitors_at_once_each_get_the_app(browser, tmp_path):
+    """Their runs all start down the folder-based path before the first page ends it for the server: each page runs
+    streamlit_app.py in its place too (with Streamlit's flag as the only sign, 4 of 5 got the page alone)."""
+    visits = [*DEEP_LINKS, ("", "Draw a digit")]
+    with first_requests(browser, tmp_path, *(path for path, _ in visits)) as (pages, url):
+        for page, (path, title) in zip(pages, visits, strict=True):
+            shows_the_app(page, url, path, title)
 
 
 @pytest.mark.parametrize("module", ["ui", "runtime", "widgets", "session", "workers"])
 def test_a_module_as_a_fresh_servers_first_request_is_no_page(browser, tmp_path, module):
-    with first_request(browser, tmp_path, module) as (page, url):
+    with first_requests(browser, tmp_path, module) as ([page], url):
         expect(page.locator('[data-testid="stDialog"]')).to_contain_text("Page not found")
         expect(page.locator("h1")).to_have_text("Draw a digit")  # the default page, not an empty one
         expect(page).to_have_url(f"{url}/")

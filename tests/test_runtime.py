@@ -4,6 +4,7 @@ import gc
 import logging
 import mmap
 import os
+import runpy
 import sys
 import time
 import types
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 import streamlit.runtime.scriptrunner.script_runner as script_runner
 import tensorflow as tf
+from streamlit.runtime.pages_manager import PagesManager
 
 import mnist_cnn
 from app import runtime
@@ -69,15 +71,37 @@ def test_a_missing_private_name_is_skipped_with_a_log_line(monkeypatch, caplog):
     monkeypatch.setattr(runtime, "KERAS_TRACES", ("no_such_function",))
     monkeypatch.setattr(runtime, "MADV_PAGEOUT", 12345)  # an advice no kernel knows: madvise fails
     monkeypatch.setattr(runtime, "usable_cpus", lambda: 64)  # not the size TensorFlow's pools already have
+    monkeypatch.delattr(PagesManager, "uses_pages_directory")
     with caplog.at_level(logging.WARNING, logger=runtime.__name__):
+        runtime.through_entry_script()
         runtime.keep_keras_session()
         runtime.skip_collection_after_runs()
         with runtime.traces_freed_after(mnist_cnn.build_model("basic")):
             pass
         runtime.size_thread_pools()  # TensorFlow has run in this process: too late
         runtime.page_out_library_pages()
-    assert all(name in caplog.text for name in ("_clean_problem_modules", "_gradient_registry", "noSuchOption",
-                                                "no_such_function", "thread pools", "MADV_PAGEOUT"))
+    assert all(name in caplog.text for name in ("uses_pages_directory", "_clean_problem_modules", "_gradient_registry",
+                                                "noSuchOption", "no_such_function", "thread pools", "MADV_PAGEOUT"))
+
+
+def test_a_page_run_on_its_own_runs_the_entry_script_in_its_place(new_session, monkeypatch):
+    """AppTest starts every run as a fresh server's first, down Streamlit's folder-based path (`pages/` is beside
+    streamlit_app.py): a page runs the entry script in its place, once; `/` runs it as that path's main page."""
+    entry, runs, run_path = str(Path(runtime.__file__).resolve().parent.parent / "streamlit_app.py"), [], runpy.run_path
+    monkeypatch.setattr(runpy, "run_path", lambda path: runs.append(path) or run_path(path))
+    at = new_session()
+    assert not runs
+    at.switch_page("pages/training.py").run()
+    assert runs == [entry] and PagesManager.uses_pages_directory is False
+    assert not at.exception and at.title[0].value == "Train a CNN"
+    assert len([m for m in at.sidebar.markdown if "parameters" in m.value]) == 1  # the model card, drawn once
+
+
+def test_a_page_is_left_to_its_path_where_a_script_run_lacks_what_the_check_reads(monkeypatch, caplog):
+    monkeypatch.setattr(runtime, "get_script_run_ctx", lambda: types.SimpleNamespace(main_script_path="app.py"))
+    with caplog.at_level(logging.WARNING, logger=runtime.__name__):
+        runtime.through_entry_script()
+    assert "pages_manager" in caplog.text
 
 
 def test_thread_pools_fit_the_cpus_the_cgroup_allows(tmp_path, monkeypatch):

@@ -10,11 +10,11 @@ from app import dataset, session
 
 def new_session_trains_one_epoch_and_explains(new_session):
     at = new_session(timeout=300)
-    at.switch_page("app/pages/training.py").run()
+    at.switch_page("pages/training.py").run()
     at.selectbox(key="arch").set_value("default").run()
     at.button(key="reset").click().run()
     at.button(key="train_one").click().run()
-    at.switch_page("app/pages/gallery.py").run()
+    at.switch_page("pages/gallery.py").run()
     next(s for s in at.selectbox if s.key.startswith("gallery_explain_")).select_index(1).run()
     assert not at.exception and any(c.startswith("evidence for") for i in at.get("image") for c in i.captions)
     return at
@@ -38,11 +38,11 @@ def test_a_full_server_says_so_and_makes_room_when_a_session_ends(monkeypatch, n
     monkeypatch.setenv(dataset.SUBSET_VAR, "1000")
     monkeypatch.setattr(session, "MAX_OWN_MODELS", 1)
     monkeypatch.setattr(session, "_own", weakref.WeakSet())
-    owner = new_session().switch_page("app/pages/training.py").run()
+    owner = new_session().switch_page("pages/training.py").run()
     owner.button(key="start_new").click().run()
     assert not owner.exception and owner.session_state["model"] is not session.shipped_model()
 
-    visitor = new_session().switch_page("app/pages/training.py").run()
+    visitor = new_session().switch_page("pages/training.py").run()
     for key in ("start_new", "train_one"):
         visitor.button(key=key).click().run()
         assert not visitor.exception and "The server is full" in visitor.error[0].value

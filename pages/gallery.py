@@ -3,7 +3,9 @@
 import numpy as np
 import streamlit as st
 
-from app import charts, dataset, session, widgets
+from app import charts, dataset, runtime, session, widgets
+
+runtime.through_entry_script()
 
 PER_PAGE = 48
 ANY = "any"

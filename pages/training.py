@@ -5,6 +5,8 @@ import streamlit as st
 import mnist_cnn as mc
 from app import archs, charts, dataset, runtime, session, uploads, widgets, workers
 
+runtime.through_entry_script()
+
 BATCH_SIZES = [32, 64, 128, 256, 512]
 MAX_EPOCHS = 20  # per click, so one visitor cannot hold a CPU for hours
 FIRST_ARCH = "default"  # what a newcomer trains: it learns visibly in one epoch of a few seconds

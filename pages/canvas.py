@@ -3,7 +3,9 @@
 import streamlit as st
 
 import mnist_cnn as mc
-from app import pad, teaching, uploads, widgets
+from app import pad, runtime, teaching, uploads, widgets
+
+runtime.through_entry_script()
 
 st.title("Draw a digit")
 teaching.setup()

@@ -3,7 +3,9 @@
 import numpy as np
 import streamlit as st
 
-from app import charts, dataset, widgets
+from app import charts, dataset, runtime, widgets
+
+runtime.through_entry_script()
 
 SAMPLES = 24
 
