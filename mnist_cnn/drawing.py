@@ -23,10 +23,14 @@ from typing import BinaryIO
 
 import cv2
 import numpy as np
-from PIL import ExifTags, Image, ImageOps, JpegImagePlugin, TiffImagePlugin, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, JpegImagePlugin, PngImagePlugin, TiffImagePlugin, UnidentifiedImageError
 
 from .data import INPUT_SHAPE
 from .errors import ImageError
+
+# Pillow keeps up to 64 MB of a PNG's decompressed text chunks as it opens it: 60 zTXt chunks of 1 MB in a 63 KB
+# file took +61 MB before any size was checked. The app reads no text; a photo's metadata stays well within these.
+PngImagePlugin.MAX_TEXT_CHUNK, PngImagePlugin.MAX_TEXT_MEMORY = 2**20, 2**22
 
 MIN_CONTRAST = 32  # grey levels ink must stand above the background; less is a blank page
 INK_LEVEL = 0.3  # share of the strongest ink that counts towards the bounding box (drops paper noise)

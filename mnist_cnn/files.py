@@ -4,12 +4,13 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from .archives import open_zip
+from .archives import open_zip, read_member
 from .data import INPUT_SHAPE, NUM_CLASSES
 from .errors import ModelFileError
 from .evaluation import predict_proba
@@ -22,7 +23,7 @@ HISTORY_MEMBER = "mnist_cnn.json"  # our own entry in the archive; Keras ignores
 CONFIG, WEIGHTS = "config.json", "model.weights.h5"
 # What a .keras file may hold, and the most each member may unpack to: the shipped model's config is 10 KB (64
 # layers, limits.MAX_LAYERS, stay under 256 KB), its history 1.8 KB for 23 epochs, Keras' metadata 64 bytes.
-# The weights file's own limit comes from its config (_weights_file_limit).
+# The weights file's own limit comes from its config (_weights_file_limit), checked on what it unpacks to.
 MEMBERS = {"metadata.json": 2**12, CONFIG: 2**18, WEIGHTS: 2**27, HISTORY_MEMBER: 2**20}
 MAX_FILE = 32 * 2**20  # a model at limits.MAX_PARAMS with Adam's slots saves to ~12 MB
 WEIGHTS_OVERHEAD = 2**20
@@ -57,27 +58,35 @@ def _load(data, name, suffix=".keras"):
         if CONFIG not in zf.namelist():
             raise ModelFileError(f"{name} is not a Keras .keras file (no config.json inside)")
         try:
-            config = check_config(zf.read(CONFIG), name)  # before Keras reads a byte: its safe mode has let code in
-            cost = model_cost(config)
-            check_limits(cost)
-        except DesignError as e:
-            raise ModelFileError(f"{name} is refused: {e}") from None
-        if WEIGHTS in zf.namelist():
-            declared, most = zf.getinfo(WEIGHTS).file_size, _weights_file_limit(cost)
-            if declared > most:
-                raise ModelFileError(f"{name}: its weights file unpacks to {declared / 2**20:.1f} MB, more than its "
-                                     f"config's {cost.params:,} parameters take ({most / 2**20:.1f} MB at most)")
-            check_weights(zf.read(WEIGHTS), cost, name)
-        try:
-            history = json.loads(zf.read(HISTORY_MEMBER)) if HISTORY_MEMBER in zf.namelist() else []
-        except (ValueError, RecursionError):
-            history = None
-        if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
-            raise ModelFileError(f"{name} has a malformed training history ({HISTORY_MEMBER})")
+            members = {member: read_member(zf, member) for member in zf.namelist()}
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:  # a bad CRC, broken deflate data
+            raise ModelFileError(f"{name} is not a readable .keras archive ({str(e)[:120]})") from None
+    try:
+        config = check_config(members[CONFIG], name)  # before Keras reads a byte: its safe mode has let code in
+        cost = model_cost(config)
+        check_limits(cost)
+    except DesignError as e:
+        raise ModelFileError(f"{name} is refused: {e}") from None
+    if WEIGHTS in members:
+        size, most = len(members[WEIGHTS]), _weights_file_limit(cost)
+        if size > most:
+            raise ModelFileError(f"{name}: its weights file unpacks to {size / 2**20:.1f} MB, more than its "
+                                 f"config's {cost.params:,} parameters take ({most / 2**20:.1f} MB at most)")
+        check_weights(members[WEIGHTS], cost, name)
+    try:
+        history = json.loads(members[HISTORY_MEMBER]) if HISTORY_MEMBER in members else []
+    except (ValueError, RecursionError):
+        history = None
+    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+        raise ModelFileError(f"{name} has a malformed training history ({HISTORY_MEMBER})")
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "model.keras"  # Keras reads a path: the very bytes vetted above
-            path.write_bytes(data)
+            # Keras reads a path, and each member with one unbounded read(): it gets the members vetted above,
+            # stored as they are, never the sender's deflate streams
+            path = Path(tmp) / "model.keras"
+            with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as rebuilt:
+                for member, content in members.items():
+                    rebuilt.writestr(member, content)
             model = keras.saving.load_model(path, safe_mode=True)
     except Exception as e:  # Keras raises many kinds; the user needs the reason, not the kind
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

@@ -8,7 +8,7 @@ vetting allows (vetting.py).
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import keras
 
@@ -59,7 +59,8 @@ class LayerCost:
 
 @dataclass(frozen=True)
 class Cost:
-    """A whole model's cost, layer by layer in the order Keras builds them (nested models' layers included)."""
+    """A whole model's cost, layer by layer in the order Keras builds them (nested models' layers included); a
+    layer called again is there again, with no weights of its own (it shares the first call's)."""
 
     layers: tuple[LayerCost, ...]
 
@@ -89,7 +90,14 @@ def model_cost(config: dict) -> Cost:
     worked out (a shape that reaches 0, a layer that cannot take its input) or it takes other than one 28x28x1
     image. Nothing is built."""
     layers: list[LayerCost] = []
-    shapes = _model(config, None, layers)
+    try:
+        shapes = _model(config, None, layers)
+    except DesignError:
+        raise
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError) as e:  # a config no Keras wrote
+        raise DesignError(f"its config is malformed ({type(e).__name__}: {str(e)[:80]})") from None
+    if not layers:
+        raise DesignError("it has no layers")
     if len(shapes) != 1:
         raise DesignError(f"the model gives {len(shapes)} outputs; one of 10 digit probabilities is needed")
     return Cost(tuple(layers))
@@ -123,8 +131,6 @@ def _model(config, given, layers):
     entries = inner.get("layers")
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise DesignError(f"its {kind} config has no list of layers")
-    if len(layers) + len(entries) > MAX_LAYERS:
-        raise DesignError(f"it has more than {MAX_LAYERS} layers")
     if kind == "Sequential":
         return [_sequential(config, entries, given, layers)]
     if kind == "Functional":
@@ -161,7 +167,7 @@ def _functional(inner, entries, given, layers):
             if not refs or missing:
                 raise DesignError(f"layer {name!r} takes the output of a layer not before it ({missing})", name)
             shapes = [outputs[ref] for ref in refs]
-            outputs[(name, index)] = _layer(entry, shapes, layers, counted=index == 0)
+            outputs[(name, index)] = _layer(entry, shapes, layers, first=index == 0)
     ends = inner.get("output_layers")
     ends = [ends] if isinstance(ends, list) and ends and isinstance(ends[0], str) else ends
     try:
@@ -203,21 +209,27 @@ def _taken(declared, given):
     return declared
 
 
-def _layer(entry, shapes, layers, counted=True):
-    """The shape `entry` gives on `shapes`; its cost appended to `layers` (once, however often it is called)."""
+def _layer(entry, shapes, layers, first=True):
+    """The shape `entry` gives on `shapes`; its cost appended to `layers`: every call's activations and FLOPs, the
+    weights at the `first` call only (a layer called 300 times costs 300 times the work, with one set of weights)."""
     name = entry.get("config", {}).get("name", "?") if isinstance(entry.get("config"), dict) else "?"
+    if len(layers) >= MAX_LAYERS:
+        raise DesignError(f"it has more than {MAX_LAYERS} layers (calls of a layer count each)", name)
     if entry.get("class_name") in ("Sequential", "Functional"):
         if len(shapes) != 1:
             raise DesignError(f"model {name!r} takes {len(shapes)} inputs; one is supported", name)
         before = len(layers)
         out = _model(entry, shapes[0], layers)
-        if not counted:
-            del layers[before:]
+        if not first:
+            layers[before:] = [replace(cost, weights=(), trainable=(), weight_bytes=0) for cost in layers[before:]]
         return out[0]
     try:
         layer = keras.layers.deserialize({key: entry[key] for key in ("module", "class_name", "config",
                                                                      "registered_name") if key in entry})
         shape = tuple(layer.compute_output_shape(shapes[0] if len(shapes) == 1 else shapes))
+        weights, trainable = _weights(layer, shapes[0])
+        if not all(isinstance(d, int) and d >= 0 for w in weights for d in w):
+            raise ValueError(f"its weights would have shapes {weights}")
     except Exception as e:  # Keras says why: a negative size, a reshape that does not fit, a bad argument
         reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
         raise DesignError(f"layer {name!r} ({entry.get('class_name')}) cannot take {_shape(shapes[0])}: {reason}",
@@ -225,14 +237,14 @@ def _layer(entry, shapes, layers, counted=True):
     if any(d is not None and d < 1 for d in shape[1:]) or None in shape[1:]:
         raise DesignError(f"layer {name!r} ({entry.get('class_name')}) gives {_shape(shape)}: a size reaches 0",
                           name)
-    if counted:
-        weights, trainable = _weights(layer, shapes[0])
-        bytes_ = BYTES.get(getattr(layer, "variable_dtype", "float32"), 4)
-        # a weight of two or more dimensions is applied at every output position (a kernel); the rest once per value
-        positions = math.prod(shape[1:-1]) if len(shape) > 2 else 1
-        flops = sum(2 * math.prod(w) * positions for w in weights if len(w) > 1) or math.prod(shape[1:])
-        layers.append(LayerCost(layer.name, type(layer).__name__, shape, weights, trainable,
-                                bytes_ * sum(math.prod(w) for w in weights), flops))
+    bytes_ = BYTES.get(getattr(layer, "variable_dtype", "float32"), 4)
+    # a weight of two or more dimensions is applied at every output position (a kernel); the rest once per value
+    positions = math.prod(shape[1:-1]) if len(shape) > 2 else 1
+    flops = sum(2 * math.prod(w) * positions for w in weights if len(w) > 1) or math.prod(shape[1:])
+    if not first:
+        weights, trainable = (), ()
+    layers.append(LayerCost(layer.name, type(layer).__name__, shape, weights, trainable,
+                            bytes_ * sum(math.prod(w) for w in weights), flops))
     return shape
 
 

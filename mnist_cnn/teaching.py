@@ -9,6 +9,7 @@ import math
 import os
 import time
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,10 +194,9 @@ def save_drawings(images: np.ndarray, labels: np.ndarray) -> bytes:
 def load_drawings(source: bytes | str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """A drawings `.npz` (bytes or path) as images (N, 28, 28) float32 in [0, 1] and labels (N,) uint8.
 
-    Judged before anything is decompressed, from the archive's directory (archives.py) and each array's `.npy`
-    header: anything else (not an .npz, other members, pickled objects, other dtypes or shapes, more than
-    MAX_DRAWINGS, a member whose size disagrees with its header) raises DataError with a one-line reason, as do
-    labels above 9.
+    Judged from the archive's directory (archives.py) and each array's `.npy` header before its data is read:
+    anything else (not an .npz, other members, pickled objects, other dtypes or shapes, more than MAX_DRAWINGS, a
+    member whose size disagrees with its header) raises DataError with a one-line reason, as do labels above 9.
     """
     if isinstance(source, (bytes, bytearray)):
         name, data = "the drawings file", bytes(source)
@@ -232,6 +232,8 @@ def _array(npz, key, name):
     try:
         with npz.open(member) as f:
             version = npy.read_magic(f)
+            if version not in ((1, 0), (2, 0)):  # what numpy writes for such arrays
+                raise DataError(f"{name}: its {member} is .npy version {version[0]}.{version[1]}, not 1.0 or 2.0")
             read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
             shape, fortran, dtype = read_header(f)
             header = f.tell()
@@ -249,6 +251,6 @@ def _array(npz, key, name):
             return array.reshape(shape[::-1]).T if fortran else array.reshape(shape)
     except DataError:
         raise
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:  # a broken header, data or CRC
+    except (ValueError, OSError, zipfile.BadZipFile, zlib.error, EOFError) as e:  # a broken header, data or CRC
         raise DataError(f"{name} is not a readable .npz file ({member}: {str(e).splitlines()[0] if str(e) else e!r})")\
             from None

@@ -92,6 +92,41 @@ def test_designs_over_the_limits_or_impossible_are_refused_naming_the_layer(laye
         assert refused.value.layer == at_fault
 
 
+def test_a_layer_called_again_costs_its_work_again_with_no_more_weights():
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Conv2D(8, 3, padding="same")(inputs)
+    shared = keras.layers.Conv2D(8, 3, padding="same")
+    for _ in range(3):
+        x = shared(x)
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(x)))
+    cost = model_cost(config_of(model))
+    assert cost.params == model.count_params()
+    calls = [layer for layer in cost.layers if layer.name == shared.name]
+    assert len(calls) == 3 and calls[0].params and not calls[1].params and calls[0].flops == calls[2].flops > 0
+    deep_config = config_of(model)  # the shared layer called 64 times more: 300 calls took 4 GFLOPs an image
+    node = deep_config["config"]["layers"][2]["inbound_nodes"][-1]
+    deep_config["config"]["layers"][2]["inbound_nodes"] += [node] * limits.MAX_LAYERS
+    with pytest.raises(DesignError, match="more than 64 layers \\(calls of a layer count each\\)"):
+        model_cost(deep_config)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        hostile.sequential(),
+        hostile.sequential(hostile.layer("BatchNormalization", name="bn", axis=0)),
+        {"class_name": "Sequential", "config": {"layers": [{"class_name": "InputLayer", "config": []}]}},
+        {"class_name": "Functional", "config": {"layers": [{"class_name": "Dense", "name": "d", "config": {},
+         "inbound_nodes": [{"args": [{"class_name": "__keras_tensor__",
+                                      "config": {"keras_history": [["x"], 0, 0]}}]}]}]}},
+    ],
+    ids=["no-layers", "batch-norm-over-the-batch", "a-layer-config-that-is-a-list", "a-history-that-is-a-list"],
+)
+def test_malformed_configs_are_a_design_error_not_a_traceback(config):
+    with pytest.raises(DesignError):
+        check_limits(model_cost(config))
+
+
 def test_a_model_for_other_images_is_refused_from_its_config():
     model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(10)])
     with pytest.raises(DesignError, match=r"must take one \(28, 28, 1\) image input, it takes \[\(32, 32, 3\)\]"):

@@ -58,7 +58,7 @@ def nested_npz() -> bytes:
 
 
 def many_members_npz(count: int) -> bytes:
-    """A zip of `count` empty members (a 20 MB upload holds 400,000)."""
+    """A zip of `count` empty members (a 20 MB upload holds 200,000; above 65,535 zipfile writes zip64)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
         for i in range(count):
@@ -76,6 +76,44 @@ def keras_file(config: dict, weights: bytes | None = None, members: dict[str, by
             zf.writestr("model.weights.h5", weights)
         for name, data in (members or {}).items():
             zf.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _declared(data: bytes, content: bytes) -> bytes:
+    """`data`, a zip, with the directory's CRC and size of it said to be `content`'s."""
+    entry = data.index(b"PK\x01\x02")
+    return data[: entry + 16] + struct.pack("<L", zlib.crc32(content)) + data[entry + 20 : entry + 24] + \
+        struct.pack("<L", len(content)) + data[entry + 28 :]
+
+
+def padded_config(padding: int) -> bytes:
+    """A .keras whose config.json is declared at its size, with a CRC to match, and whose deflate stream goes on
+    with `padding` spaces past it (a single read() decompresses it all before cutting it to the declared size)."""
+    config = json.dumps(SMALL).encode()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("config.json", config + b" " * padding)  # the first entry: the one _declared changes
+        zf.writestr("model.weights.h5", small_weights())
+    return _declared(buffer.getvalue(), config)
+
+
+def entries_lie(count: int = 60_000) -> bytes:
+    """A zip of `count` empty members (no zip64: under 65,535) whose end record says it holds 1."""
+    data = bytearray(many_members_npz(count))
+    end = data.rindex(b"PK\x05\x06")
+    data[end + 8 : end + 12] = struct.pack("<2H", 1, 1)
+    return bytes(data)
+
+
+def png_text(chunks: int) -> bytes:
+    """A 28x28 PNG of a 7 with `chunks` compressed text chunks of 1 MB each (63 KB in all for 60)."""
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    for i in range(chunks):
+        info.add_text(f"note{i}", " " * 2**20, zip=True)
+    buffer = io.BytesIO()
+    Image.fromarray(digit_picture(280, 280)).save(buffer, format="PNG", pnginfo=info)
     return buffer.getvalue()
 
 
@@ -109,6 +147,14 @@ def h5(build) -> bytes:
     with h5py.File(buffer, "w") as f:
         build(f)
     return buffer.getvalue()
+
+
+def small_weights() -> bytes:
+    """SMALL's weights file, as Keras writes it."""
+    def build(f):
+        f.create_dataset("layers/dense/vars/0", data=np.zeros((784, 10), np.float32))
+        f.create_dataset("layers/dense/vars/1", data=np.zeros(10, np.float32))
+    return h5(build)
 
 
 def undeclared_dataset(values: int) -> bytes:
