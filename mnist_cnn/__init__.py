@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     )
     from .files import copy_model, load_model, model_bytes, save_model, shipped_record
     from .limits import Cost, DesignError, LayerCost, check_limits, model_cost
-    from .models import ARCHS, Arch, build_model, summary
+    from .models import ARCHS, Arch, build_model, spec_of, summary
+    from .spec import Block, Spec, parse_spec, spec_cost
     from .styles import STYLES, style_set
     from .teaching import Lesson, fine_tune, held_out, load_drawings, save_drawings, teach
     from .training import Curve, Progress, Snapshot, epochs_trained, train, training_log
@@ -37,6 +38,11 @@ _HOMES = {
     "Arch": "models",
     "build_model": "models",
     "summary": "models",
+    "spec_of": "models",
+    "Spec": "spec",
+    "Block": "spec",
+    "parse_spec": "spec",
+    "spec_cost": "spec",
     "train": "training",
     "strategy_for": "distributed",
     "epochs_trained": "training",
@@ -87,6 +93,7 @@ __all__ = [
     "NUM_CLASSES",
     "STYLES",
     "Arch",
+    "Block",
     "Cost",
     "Curve",
     "DataError",
@@ -102,6 +109,7 @@ __all__ = [
     "Neighbours",
     "Progress",
     "Snapshot",
+    "Spec",
     "Stages",
     "attribute",
     "build_model",
@@ -121,11 +129,14 @@ __all__ = [
     "model_bytes",
     "model_cost",
     "neighbour_index",
+    "parse_spec",
     "predict_proba",
     "read_image",
     "save_drawings",
     "save_model",
     "shipped_record",
+    "spec_cost",
+    "spec_of",
     "strategy_for",
     "style_set",
     "summary",

@@ -1,4 +1,4 @@
-"""Command line: python -m mnist_cnn train | evaluate | predict | teach | archs."""
+"""Command line: python -m mnist_cnn train | evaluate | predict | teach | archs | spec."""
 
 import argparse
 import datetime
@@ -32,7 +32,9 @@ def _parser():
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     p = commands.add_parser("train", help="train a model from scratch and save it")
-    p.add_argument("--arch", default="default", help="architecture (see `archs`); default: default")
+    design = p.add_mutually_exclusive_group()
+    design.add_argument("--arch", default="default", help="architecture (see `archs`); default: default")
+    design.add_argument("--spec", metavar="FILE", help="a design: a JSON spec (see `spec ARCH`) instead of --arch")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--batch-size", type=int, help="default: the architecture's")
     p.add_argument("--validation-split", type=float, default=0.0, help="share held out for validation; default 0")
@@ -78,6 +80,10 @@ def _parser():
 
     p = commands.add_parser("archs", help="list the architectures")
     p.set_defaults(run=archs)
+
+    p = commands.add_parser("spec", help="print an architecture as a design (one JSON object) to edit for --spec")
+    p.add_argument("arch", help="architecture (see `archs`)")
+    p.set_defaults(run=spec)
     return parser
 
 
@@ -86,7 +92,7 @@ def train(args: argparse.Namespace) -> None:
     from .distributed import devices, is_chief, strategy_for, workers
     from .evaluation import evaluate as evaluate_model
     from .files import save_model
-    from .models import build_model
+    from .models import build_model, spec_of
     from .training import train as train_model
 
     if args.epochs < 1:
@@ -102,7 +108,7 @@ def train(args: argparse.Namespace) -> None:
     (x_train, y_train), (x_test, y_test) = load_mnist(args.data)
     if args.styles:
         x_train, y_train = _with_styles(x_train, y_train, args.styles, args.seed)
-    model = build_model(args.arch, seed=args.seed, strategy=strategy)
+    model = build_model(read_spec(args.spec) if args.spec else args.arch, seed=args.seed, strategy=strategy)
     names, cluster = devices(strategy), workers(strategy)
     where = f", one of {cluster} workers" if cluster > 1 else ""
     print(f"training on {len(names)} device{'s' if len(names) > 1 else ''}: {', '.join(names)} "
@@ -119,7 +125,8 @@ def train(args: argparse.Namespace) -> None:
     test = evaluate_model(model, x_test, y_test)
     save_model(model, args.out)
     result = {
-        "arch": args.arch,
+        "arch": model.name,
+        "spec": spec_of(model).to_dict(),
         "epochs": args.epochs,
         "seed": args.seed,
         "styles": args.styles,
@@ -242,6 +249,34 @@ def archs(args: argparse.Namespace) -> None:
 
     for name, spec in ARCHS.items():
         print(f"{name:10} {build_model(name).count_params():>8,} params  {spec.description}")
+
+
+def spec(args: argparse.Namespace) -> None:
+    from .models import ARCHS
+
+    if args.arch not in ARCHS:
+        raise ValueError(f"unknown architecture {args.arch!r}; choose one of: {', '.join(ARCHS)}")
+    print(json.dumps(ARCHS[args.arch].spec.to_dict(), indent=2))
+
+
+def read_spec(path: str):
+    """The design in a JSON file, checked against the server's limits (DesignError, one line, if not)."""
+    from .errors import DataError
+    from .spec import MAX_SPEC_BYTES, parse_spec, spec_cost
+
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"spec file not found: {path}")
+    if file.stat().st_size > MAX_SPEC_BYTES:
+        raise DataError(f"{path} is {file.stat().st_size:,} bytes; a spec is at most {MAX_SPEC_BYTES:,}")
+    try:
+        design = parse_spec(file.read_text(encoding="utf-8"))
+        spec_cost(design)
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not a text file") from None
+    except ValueError as e:  # DesignError
+        raise DataError(f"{path}: {e}") from None
+    return design
 
 
 def _progress_callback():

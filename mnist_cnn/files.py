@@ -15,16 +15,21 @@ from .data import INPUT_SHAPE, NUM_CLASSES
 from .errors import ModelFileError
 from .evaluation import predict_proba
 from .limits import DesignError, check_limits, model_cost
+from .models import ARCHS, spec_of
+from .spec import MAX_SPEC_BYTES, parse_spec, spec_cost, spec_layers
+from .state import state_of
 from .training import model_lock, training_log
 from .vetting import MAX_SLOTS, check_config, check_weights
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "mnist_cnn.keras"
-HISTORY_MEMBER = "mnist_cnn.json"  # our own entry in the archive; Keras ignores it
+HISTORY_MEMBER = "mnist_cnn.json"  # our own entries in the archive; Keras ignores them
+SPEC_MEMBER = "mnist_cnn.spec.json"  # the design it was built from (spec.py), when it has one
 CONFIG, WEIGHTS = "config.json", "model.weights.h5"
 # What a .keras file may hold, and the most each member may unpack to: the shipped model's config is 10 KB (64
-# layers, limits.MAX_LAYERS, stay under 256 KB), its history 1.8 KB for 23 epochs, Keras' metadata 64 bytes.
+# layers, limits.MAX_LAYERS, stay under 256 KB), its history 1.8 KB for 23 epochs, Keras' metadata 64 bytes, a
+# design with spec.MAX_BLOCKS blocks 2 KB.
 # The weights file's own limit comes from its config (_weights_file_limit), checked on what it unpacks to.
-MEMBERS = {"metadata.json": 2**12, CONFIG: 2**18, WEIGHTS: 2**27, HISTORY_MEMBER: 2**20}
+MEMBERS = {"metadata.json": 2**12, CONFIG: 2**18, WEIGHTS: 2**27, HISTORY_MEMBER: 2**20, SPEC_MEMBER: MAX_SPEC_BYTES}
 MAX_FILE = 32 * 2**20  # a model at limits.MAX_PARAMS with Adam's slots saves to ~12 MB
 WEIGHTS_OVERHEAD = 2**20
 
@@ -92,6 +97,7 @@ def _load(data, name, suffix=".keras"):
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelFileError(f"{name} could not be loaded as a Keras model: {reason}") from None
     _check(model, name)
+    state_of(model).spec = _spec(members.get(SPEC_MEMBER), model, name)
     if getattr(model, "optimizer", None) is None:  # saved without training configuration: make it trainable
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     training_log(model).extend(history)
@@ -118,6 +124,25 @@ def _check(model, name):
         raise ModelFileError(f"{name} does not output probabilities: its last layer needs a softmax")
 
 
+def _spec(saved, model, name):
+    """The design saved with a model; for a file without one (the shipped model's, older files) the registry
+    architecture it is named after, if its layers are that architecture's."""
+    try:
+        named = ARCHS[model.name].spec if model.name in ARCHS else None
+        spec = parse_spec(saved.decode()) if saved is not None else named
+        params = spec_cost(spec).params if spec is not None else None
+    except (DesignError, UnicodeDecodeError) as e:
+        raise ModelFileError(f"{name} has a malformed design ({SPEC_MEMBER}: {e})") from None
+    if spec is None:
+        return None
+    made = [type(layer).__name__ for layer in spec_layers(spec)]
+    if made != [type(layer).__name__ for layer in model.layers] or params != model.count_params():
+        if saved is None:
+            return None  # a model of its own named like an architecture
+        raise ModelFileError(f"{name}: its design ({SPEC_MEMBER}) does not match its layers")
+    return spec
+
+
 def save_model(model: keras.Model, path: str | os.PathLike) -> None:
     """Write `model` (with its training history) to a `.keras` file, atomically: a crash leaves the old file.
 
@@ -136,6 +161,8 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> None:
             history = json.dumps(training_log(model))
         with zipfile.ZipFile(tmp, "a") as zf:
             zf.writestr(HISTORY_MEMBER, history)
+            if (spec := spec_of(model)) is not None:
+                zf.writestr(SPEC_MEMBER, spec.to_json())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

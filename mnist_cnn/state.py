@@ -15,6 +15,7 @@ import keras
 @dataclass
 class ModelState:
     log: list[dict[str, float]] = field(default_factory=list)  # one record per epoch trained; saved in its file
+    spec: object | None = None  # the design it was built from (spec.Spec), saved in its file; None: unknown
     # held while a batch changes the weights: saving takes it too, so a file never mixes two steps
     lock: threading.RLock = field(default_factory=threading.RLock)
     forward: Callable | None = None  # the traced inference call (evaluation.predict_proba)

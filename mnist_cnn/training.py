@@ -14,7 +14,7 @@ import tensorflow as tf
 from . import distributed
 from .data import INPUT_SHAPE, as_images, as_labels
 from .evaluation import CHUNK, evaluate
-from .models import arch_of
+from .models import spec_of
 from .state import state_of
 
 VALIDATION_BATCH = CHUNK  # larger batches are no faster on a CPU, only bigger in memory
@@ -44,13 +44,13 @@ def train(
         model: a compiled model, from build_model() or load_model().
         data: (images, labels): (N, 28, 28[, 1]) uint8 or float in [0, 1]; integer or one-hot labels.
         epochs: how many epochs to train, >= 1.
-        batch_size: default: the architecture's recipe (32 for a model from elsewhere).
+        batch_size: default: the design's recipe (32 for a model from elsewhere).
         validation_split: the last share of `data` held out to validate each epoch, as in Keras.
         test_data: (images, labels) evaluated after each epoch (test_loss, test_accuracy in the log).
-        learning_rate: replaces the optimizer's (the one-cycle peak for architectures that use it).
+        learning_rate: replaces the optimizer's (the one-cycle peak for designs that use it).
         callbacks: Keras callbacks, e.g. Progress; they see the test metrics.
         seed: the same seed gives the same run (shuffling, augmentation, dropout).
-        augment: random shifts, rotations, scaling and stroke thickness; default: the architecture's recipe.
+        augment: random shifts, rotations, scaling and stroke thickness; default: the design's recipe.
         strategy: a tf.distribute strategy (distributed.strategy_for()) the model was built in
             (build_model(strategy=...)); default: the model's. `batch_size` is the global batch, split among
             the replicas. Under MultiWorkerMirroredStrategy every worker calls train() alike, with the same seed.
@@ -71,7 +71,7 @@ def train(
     own_loop = distributed.needs_own_loop(strategy)
     if own_loop and seed is None:
         raise ValueError("multi-worker training needs a seed: every worker must shuffle the data alike")
-    spec = arch_of(model)
+    spec = spec_of(model)
     batch_size = batch_size or (spec.batch_size if spec else 32)
     augment = (spec.augment if spec else False) if augment is None else augment
     if seed is not None:
@@ -85,7 +85,7 @@ def train(
         model.optimizer.learning_rate = learning_rate
     train_batches = _batches(x[:split], y[:split], batch_size, shuffle=True, seed=seed, augment=augment)
     val_batches = _batches(x[split:], y[split:], VALIDATION_BATCH) if split < len(x) else None
-    schedule = [OneCycle(epochs * math.ceil(split / batch_size))] if spec and spec.one_cycle else []
+    schedule = [OneCycle(epochs * math.ceil(split / batch_size))] if spec and spec.schedule == "one_cycle" else []
     # before the caller's callbacks: they see test metrics, and an epoch is logged before they can interrupt
     log = _Log(test_data)
     done = epochs_trained(model)
