@@ -184,7 +184,7 @@ def spec_layers(spec: Spec) -> list[keras.layers.Layer]:
         conv = layers.Conv2D(b.filters, b.kernel, strides=b.stride, padding=b.padding, use_bias=not b.batchnorm,
                              activation=None if b.batchnorm else b.activation, name=f"{name}_conv")
         pool = [] if b.pool == "none" else [
-            (layers.MaxPooling2D if b.pool == "max" else layers.AveragePooling2D)(name=f"{name}_pool")]
+            (layers.MaxPooling2D if b.pool == "max" else layers.AveragePooling2D)(2, name=f"{name}_pool")]
         norm = [
             layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn"),
             layers.ReLU(name=f"{name}_relu") if b.activation == "relu" else
