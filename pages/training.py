@@ -3,7 +3,7 @@
 import streamlit as st
 
 import mnist_cnn as mc
-from app import archs, charts, dataset, runtime, session, uploads, widgets, workers
+from app import archs, builder, charts, dataset, runtime, session, uploads, widgets, workers
 
 runtime.through_entry_script()
 
@@ -12,8 +12,9 @@ MAX_EPOCHS = 20  # per click, so one visitor cannot hold a CPU for hours
 FIRST_ARCH = "default"  # what a newcomer trains: it learns visibly in one epoch of a few seconds
 
 
-def start(arch: str) -> None:
-    """A new, untrained `arch` becomes the session's model, or the page says the server is full."""
+def start(arch: str | mc.Spec) -> None:
+    """A new, untrained model of `arch` (a name or a design) becomes the session's model, or the page says the
+    server is full."""
     try:
         session.set_model(mc.build_model(arch), "a new model, trained in this session")
     except session.ServerFull as e:
@@ -27,7 +28,7 @@ st.title("Train a CNN")
 (x_train, y_train), test = dataset.mnist_or_stop()
 x_train, y_train = x_train[: dataset.training_subset()], y_train[: dataset.training_subset()]
 model = session.model()
-spec = mc.ARCHS.get(model.name)
+spec = mc.spec_of(model)
 
 # a run that ended while training was under way was interrupted: Stop, a page switch or another rerun
 if state.pop("training", False):
@@ -51,17 +52,23 @@ if session.is_shipped():
             start(FIRST_ARCH)
         st.caption("Or train the shipped model further with the buttons below: this session gets its own copy.")
 
-with st.expander("Model", expanded=False):
-    names = list(mc.ARCHS)
-    arch = st.selectbox("Architecture", names, index=names.index(model.name) if spec else 0, key="arch")
-    st.caption(f"{mc.ARCHS[arch].description}. An epoch here: {archs.epoch_time(arch, images)}.")
-    st.code(archs.summary(arch), language=None)
-    left, right = st.columns(2)
-    if left.button(f"Reset: a new, untrained `{arch}`", key="reset", icon=":material/restart_alt:"):
-        start(arch)
+with st.expander("Design a model", expanded=False):
+    st.caption("Edit a registry architecture block by block, or build your own; a new model of the design "
+               "replaces this session's model (its runs stay on the Compare page).")
+    design = builder.design(images)
+    left, mid, right = st.columns(3)
+    if left.button("Start a new model of this design", key="reset", icon=":material/restart_alt:",
+                   disabled=design is None, type="primary"):
+        start(design)
+    if design is not None:
+        mid.download_button("Get the code", data=lambda: mc.export_script(design, epochs=int(state.get("epochs", 3)),
+                            validation_split=validation_split, seed=0), file_name="mnist_cnn_design.py",
+                            mime="text/x-python", key="design_code", on_click="ignore", icon=":material/code:",
+                            help="a standalone Keras script that builds, trains and tests this design")
     if right.button("Back to the shipped model", key="shipped", disabled=session.is_shipped()):
         session.set_model(session.shipped_model(), "the shipped model")
         st.rerun()
+    st.code(mc.summary(model) if design is None else archs.summary(design), language=None)
 
 with st.expander("Save or load", expanded=False):
     left, right = st.columns(2)
@@ -83,7 +90,7 @@ batch_size = cols[0].selectbox(
 validation_split = cols[1].slider("Validation split", 0.0, 0.5, 0.3, 0.05, key="validation_split",
                                   help="the last share of the training images, held out to validate each epoch")
 learning_rate = cols[2].number_input(
-    "Peak learning rate (one-cycle)" if spec and spec.one_cycle else "Learning rate",
+    "Peak learning rate (one-cycle)" if spec and spec.schedule == "one_cycle" else "Learning rate",
     min_value=1e-5, max_value=1.0, value=min(max(float(model.optimizer.learning_rate), 1e-5), 1.0), format="%.5f",
     key=f"learning_rate_{state.model_id}",
 )
@@ -94,7 +101,7 @@ one = cols[0].button("Train one epoch", key="train_one", icon=":material/play_ar
 epochs = cols[1].number_input("Epochs", 1, MAX_EPOCHS, 3, key="epochs", label_visibility="collapsed")
 many = cols[2].button(f"Train {epochs} epochs", key="train_many", icon=":material/fast_forward:")
 cols[3].button("Stop", key="stop", icon=":material/stop:", help="ends training after the current batch")
-estimate = f"; an epoch takes {archs.epoch_time(model.name, images)} on a 2-core server" if spec else ""
+estimate = f"; an epoch takes {archs.epoch_time(spec, images)} on a 2-core server" if spec else ""
 st.caption(f"Trains on {len(x_train):,} MNIST training images ({validation_split:.0%} held out for validation) "
            f"and tests on the 10,000 test images after each epoch{estimate}.")
 
