@@ -4,6 +4,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 import mnist_cnn as mc
@@ -90,3 +91,55 @@ def pixels(image: np.ndarray, title: str) -> go.Figure:
                       zmin=0, zmax=255)
     return _laid_out(go.Figure(grid), 640, top=40, title=title, width=680,
                      yaxis=dict(autorange="reversed", scaleanchor="x"))
+
+
+def runs_curves(histories: Mapping[str, Sequence[Mapping[str, float]]], smoothing: float = 0.0) -> go.Figure:
+    """Validation (solid) and test (dashed) accuracy and loss per epoch of several runs, one colour a run, each
+    line smoothed by an exponential moving average of weight `smoothing` (0: as measured)."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Accuracy", "Loss"))
+    colours = qualitative.Plotly
+    for i, (name, log) in enumerate(histories.items()):
+        for prefix, what, dash in (("val_", "validation", "solid"), ("test_", "test", "dash")):
+            for col, metric in ((1, "accuracy"), (2, "loss")):
+                points = [(r["epoch"], r[prefix + metric]) for r in log if prefix + metric in r]
+                if points:
+                    x, y = zip(*points, strict=True)
+                    fig.add_trace(go.Scatter(x=x, y=_smoothed(y, smoothing), name=f"{name} · {what}",
+                                             mode="lines+markers", legendgroup=f"{name} {what}", showlegend=col == 1,
+                                             line=dict(color=colours[i % len(colours)], dash=dash)), 1, col)
+    fig.update_xaxes(title_text="epoch", rangemode="tozero")
+    fig.update_yaxes(tickformat=".1%", row=1, col=1)
+    return _laid_out(fig, 380, top=40, legend=dict(orientation="h", y=-0.25))
+
+
+def _smoothed(values: Sequence[float], weight: float) -> list[float]:
+    out: list[float] = []
+    for value in values:
+        out.append(value if not out else weight * out[-1] + (1 - weight) * value)
+    return out
+
+
+def runs_per_digit(per_digit: Mapping[str, Sequence[float]]) -> go.Figure:
+    """Accuracy on each true digit, one group of bars per digit, one bar a run."""
+    bars = [go.Bar(x=DIGITS, y=list(accuracy), name=name, hovertemplate="%{y:.2%}") for name, accuracy in
+            per_digit.items()]
+    low = min((a for accuracy in per_digit.values() for a in accuracy if a == a), default=0.9)
+    return _laid_out(go.Figure(bars), 360, top=40, title="Accuracy per true digit", barmode="group",
+                     xaxis=dict(tickmode="linear", title="digit"),
+                     yaxis=dict(range=[min(0.9, low - 0.01), 1.002], tickformat=".0%"),
+                     legend=dict(orientation="h", y=-0.2))
+
+
+def robustness(curves: Mapping[str, Sequence[tuple[float, float]]], title: str, unit: str) -> go.Figure:
+    """Accuracy against a perturbation's level, one line per model; a dotted line at chance (one digit in ten)."""
+    lines = [go.Scatter(x=[level for level, _ in curve], y=[accuracy for _, accuracy in curve], name=name,
+                        mode="lines+markers", hovertemplate="%{x}: %{y:.1%}<extra>" + name + "</extra>")
+             for name, curve in curves.items()]
+    first = next(iter(curves.values()), ())
+    falling = len(first) > 1 and first[-1][0] < first[0][0]  # scale's levels shrink: the clean one stays left
+    fig = go.Figure(lines)
+    fig.add_hline(y=1 / len(DIGITS), line=dict(dash="dot", color="grey"), annotation_text="chance")
+    return _laid_out(fig, 300, top=40, title=title, showlegend=True, legend=dict(orientation="h", y=-0.3),
+                     xaxis=dict(title=unit, autorange="reversed" if falling else True,
+                                tickvals=[level for level, _ in first]),  # the levels measured
+                     yaxis=dict(range=[0, 1.02], tickformat=".0%", title="test accuracy"))

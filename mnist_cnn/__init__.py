@@ -22,9 +22,12 @@ if TYPE_CHECKING:
         explain,
         neighbour_index,
     )
+    from .export import export_script
     from .files import copy_model, load_model, model_bytes, save_model, shipped_record
     from .limits import Cost, DesignError, LayerCost, check_limits, model_cost
     from .models import ARCHS, Arch, build_model, spec_of, summary
+    from .robustness import PERTURBATIONS, Perturbation, perturb, robustness_curves, test_subset
+    from .runs import Run, disagreements, load_runs, save_runs
     from .spec import Block, Spec, parse_spec, spec_cost
     from .styles import STYLES, style_set
     from .teaching import Lesson, fine_tune, held_out, load_drawings, save_drawings, teach
@@ -43,6 +46,15 @@ _HOMES = {
     "Block": "spec",
     "parse_spec": "spec",
     "spec_cost": "spec",
+    "PERTURBATIONS": "robustness",
+    "Perturbation": "robustness",
+    "perturb": "robustness",
+    "robustness_curves": "robustness",
+    "test_subset": "robustness",
+    "Run": "runs",
+    "disagreements": "runs",
+    "load_runs": "runs",
+    "save_runs": "runs",
     "train": "training",
     "strategy_for": "distributed",
     "epochs_trained": "training",
@@ -51,6 +63,7 @@ _HOMES = {
     "Snapshot": "training",
     "Curve": "training",
     "evaluate": "evaluation",
+    "export_script": "export",
     "Evaluation": "evaluation",
     "predict_proba": "evaluation",
     "explain": "explanation",
@@ -91,6 +104,7 @@ __all__ = [
     "ARCHS",
     "INPUT_SHAPE",
     "NUM_CLASSES",
+    "PERTURBATIONS",
     "STYLES",
     "Arch",
     "Block",
@@ -107,7 +121,9 @@ __all__ = [
     "ModelFileError",
     "NeighbourIndex",
     "Neighbours",
+    "Perturbation",
     "Progress",
+    "Run",
     "Snapshot",
     "Spec",
     "Stages",
@@ -117,23 +133,29 @@ __all__ = [
     "canvas_to_mnist",
     "check_limits",
     "copy_model",
+    "disagreements",
     "embed",
     "epochs_trained",
     "evaluate",
     "explain",
+    "export_script",
     "fine_tune",
     "held_out",
     "load_drawings",
     "load_mnist",
     "load_model",
+    "load_runs",
     "model_bytes",
     "model_cost",
     "neighbour_index",
     "parse_spec",
+    "perturb",
     "predict_proba",
     "read_image",
+    "robustness_curves",
     "save_drawings",
     "save_model",
+    "save_runs",
     "shipped_record",
     "spec_cost",
     "spec_of",
@@ -141,6 +163,7 @@ __all__ = [
     "style_set",
     "summary",
     "teach",
+    "test_subset",
     "train",
     "training_log",
 ]

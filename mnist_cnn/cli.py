@@ -1,4 +1,4 @@
-"""Command line: python -m mnist_cnn train | evaluate | predict | teach | archs | spec."""
+"""Command line: python -m mnist_cnn train | evaluate | predict | teach | archs | spec | export | robustness."""
 
 import argparse
 import datetime
@@ -84,6 +84,30 @@ def _parser():
     p = commands.add_parser("spec", help="print an architecture as a design (one JSON object) to edit for --spec")
     p.add_argument("arch", help="architecture (see `archs`)")
     p.set_defaults(run=spec)
+
+    p = commands.add_parser("robustness", help="test accuracy under rotation, shift, scale, thickness, noise, blur, "
+                                               "occlusion (mnist_cnn.robustness), each over its levels")
+    p.add_argument("model", help="a .keras file, or `default` for the shipped model")
+    p.add_argument("--size", type=int, metavar="N", help="test images to measure on, N // 10 of each digit; "
+                                                        "default: robustness.SUBSET")
+    p.add_argument("--data", help="mnist.npz to use (default: $MNIST_NPZ, else keras' download)")
+    p.add_argument("--json", action="store_true",
+                   help="print one object: each perturbation's [level, accuracy] pairs, the clean level first")
+    p.set_defaults(run=robustness)
+
+    p = commands.add_parser("export", help="write a standalone Keras script that trains a design as `train` does")
+    design = p.add_mutually_exclusive_group(required=True)
+    design.add_argument("design", nargs="?", metavar="ARCH | MODEL.keras",
+                        help="an architecture (see `archs`), or a .keras file of the lab whose design to export")
+    design.add_argument("--spec", metavar="FILE", help="a design: a JSON spec (see `spec ARCH`)")
+    p.add_argument("--out", required=True, help="where to write the script (.py)")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--batch-size", type=int, help="default: the design's")
+    p.add_argument("--validation-split", type=float, default=0.0, help="share held out for validation; default 0")
+    p.add_argument("--learning-rate", type=float, help="the rate (the one-cycle peak); default: the design's")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, help="default: the design's")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=export)
     return parser
 
 
@@ -257,6 +281,52 @@ def spec(args: argparse.Namespace) -> None:
     if args.arch not in ARCHS:
         raise ValueError(f"unknown architecture {args.arch!r}; choose one of: {', '.join(ARCHS)}")
     print(json.dumps(ARCHS[args.arch].spec.to_dict(), indent=2))
+
+
+def robustness(args: argparse.Namespace) -> None:
+    from .data import load_mnist
+    from .files import load_model
+    from .robustness import PERTURBATIONS, SUBSET, robustness_curves, test_subset
+
+    model = load_model(None if args.model == "default" else args.model)
+    _, (x_test, y_test) = load_mnist(args.data)
+    x, y = test_subset(x_test, y_test, SUBSET if args.size is None else args.size)
+    start = time.perf_counter()
+    curves = robustness_curves(model, x, y, progress=lambda done, total: print(
+        f"\rlevels measured: {done}/{total}", end="", file=sys.stderr, flush=True))
+    print(file=sys.stderr)
+    if args.json:
+        print(json.dumps(curves))
+        return
+    print(f"{model.name} on {len(y):,} test images ({len(y) // 10} of each digit), {time.perf_counter() - start:.1f} s")
+    for name, curve in curves.items():
+        levels = "  ".join(f"{level:g}: {accuracy:.1%}" for level, accuracy in curve)
+        print(f"  {name} ({PERTURBATIONS[name].unit}):".ljust(36) + levels)
+
+
+def export(args: argparse.Namespace) -> None:
+    from .export import export_script
+    from .models import ARCHS
+
+    if not args.out.endswith(".py"):
+        raise ValueError(f"--out must end in .py: {args.out}")
+    if args.spec:
+        design = read_spec(args.spec)
+    elif args.design.endswith(".keras"):
+        from .files import load_model
+        from .models import spec_of
+
+        design = spec_of(load_model(args.design))
+        if design is None:
+            raise ValueError(f"{args.design} holds no design (a model made outside the lab): export an ARCH or --spec")
+    elif args.design in ARCHS:
+        design = ARCHS[args.design].spec
+    else:
+        raise ValueError(f"unknown architecture {args.design!r}; choose one of: {', '.join(ARCHS)}, or a .keras file")
+    script = export_script(design, epochs=args.epochs, validation_split=args.validation_split, seed=args.seed,
+                           batch_size=args.batch_size, learning_rate=args.learning_rate, augment=args.augment)
+    Path(args.out).write_text(script, encoding="utf-8")
+    print(f"wrote {args.out}; run it with: python {shlex.quote(args.out)}")
 
 
 def read_spec(path: str):

@@ -65,7 +65,7 @@ def test_a_design_of_ones_own_starts_and_trains(train_page):
     at = train_page
     at.selectbox(key="arch").set_value("basic").run()
     at.number_input(key=block_keys(at, "_filters")[0]).set_value(8)
-    at.toggle(key=[t.key for t in at.toggle if t.key.endswith("_batchnorm")][0]).set_value(True)
+    at.toggle(key=next(t.key for t in at.toggle if t.key.endswith("_batchnorm"))).set_value(True)
     at.run()
     at.button(key="reset").click().run()
     model = at.session_state["model"]
