@@ -151,6 +151,17 @@ def collect_garbage_every(seconds: float, when: Callable[[], bool]) -> threading
     return stop
 
 
+def forget_upload(file_id: str) -> None:
+    """Let an uploaded file go once it is read. Streamlit keeps every file an uploader received until its session
+    ends: a runs file is 8.5 MB, 68 MB for 8 sessions (bench/run.py --only memory), on top of the runs read from
+    it. st.chat_input removes its files the same way; the uploader then gives None on the next run."""
+    ctx = get_script_run_ctx()
+    if not callable(getattr(getattr(ctx, "uploaded_file_mgr", None), "remove_file", None)):
+        log.warning("streamlit's uploaded file manager has no remove_file: uploaded files stay with their session")
+        return
+    ctx.uploaded_file_mgr.remove_file(session_id=ctx.session_id, file_id=file_id)
+
+
 def trim_heap() -> None:
     """Hand the heap the process freed back to the system (glibc keeps it otherwise, in every thread's arena)."""
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do

@@ -1,5 +1,6 @@
 """This browser session's model: the shipped one, shared and never changed, until the visitor trains, resets
-or uploads; from then on a model of its own in st.session_state, freed with the session."""
+or uploads; from then on a model of its own in st.session_state, freed with the session (or, kept for a reload,
+when its work expires: app/keep.py)."""
 
 import gc
 import threading
@@ -10,7 +11,7 @@ import numpy as np
 import streamlit as st
 
 import mnist_cnn as mc
-from app import dataset, runtime, workers
+from app import dataset, keep, runtime, workers
 
 # Sessions with a model of their own at once, so the server stays within Community Cloud's ~1 GB however many
 # visitors train: with 8 (one working session, 2 that trained the shipped model, 5 a new one) it peaked at
@@ -19,8 +20,8 @@ from app import dataset, runtime, workers
 MAX_OWN_MODELS = 8
 FULL = ("The server is full: {count} visitors have a model of their own right now, as many as its memory allows. "
         "Drawing and the shipped model work as before; please try again in a few minutes.")
-_own: "weakref.WeakSet[keras.Model]" = weakref.WeakSet()  # every session's own model, gone with its session
-# seconds: a session's model goes at most this long after the session ends (2 min after its browser left)
+_own: "weakref.WeakSet[keras.Model]" = weakref.WeakSet()  # every session's own model, gone with its kept work
+# seconds: a session's model goes at most this long after its kept work expires (keep.KEEP_FOR after its last run)
 COLLECT_EVERY = 30
 
 
@@ -30,9 +31,9 @@ class ServerFull(Exception):
 
 @st.cache_resource
 def free_ended_sessions() -> threading.Event:
-    """Once per server: while sessions have models of their own, a full garbage collection every COLLECT_EVERY
-    seconds frees those of ended sessions (and their place under MAX_OWN_MODELS)."""
-    return runtime.collect_garbage_every(COLLECT_EVERY, when=lambda: len(_own) > 0)
+    """Once per server: while sessions have models of their own or kept work just expired, a full garbage
+    collection every COLLECT_EVERY seconds frees those of ended sessions (and their place under MAX_OWN_MODELS)."""
+    return runtime.collect_garbage_every(COLLECT_EVERY, when=lambda: keep.expire() > 0 or len(_own) > 0)
 
 
 @st.cache_resource(show_spinner="Loading the shipped model…")
@@ -63,13 +64,14 @@ def set_model(new: keras.Model, origin: str) -> None:
     """Make `new` this session's model; `origin` says where it came from. Raises ServerFull if it would be one
     model of a session's own too many."""
     if new is not shipped_model():
-        if is_shipped():
+        if is_shipped() or keep.visitors() > 1:  # the model it replaces may stay with another tab of its work
             _room_for_one_more()
         _own.add(new)
     state = st.session_state
     state.model, state.origin, state.evaluation = new, origin, None
     state.model_id = state.get("model_id", 0) + 1  # widgets keyed on it start from the new model's settings
     state.curve = mc.Curve()  # the per-batch training curve, this session's only
+    keep.save(start=new is not shipped_model())  # the kept work lets the model it replaces go now
 
 
 def own_model() -> keras.Model:
@@ -88,9 +90,13 @@ def own_model() -> keras.Model:
 
 
 def _room_for_one_more() -> None:
-    """Raises ServerFull if MAX_OWN_MODELS sessions have a model of their own."""
+    """Raises ServerFull if MAX_OWN_MODELS sessions have a model of their own. Work kept for a reload that no
+    session shows gives its model up first, the longest unvisited first: a visitor here goes before one who left."""
     if len(_own) >= MAX_OWN_MODELS:
         gc.collect()  # an ended session's model is freed by the cycle collector, which may not have run yet
+    if len(_own) >= MAX_OWN_MODELS and keep.give_up(lambda work: work.get("model") in _own,
+                                                    len(_own) - MAX_OWN_MODELS + 1):
+        gc.collect()
     if len(_own) >= MAX_OWN_MODELS:
         raise ServerFull(FULL.format(count=len(_own)))
 

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import mnist_cnn as mc
-from app import charts, session
+from app import charts, keep, session
 
 UNSURE = 0.6  # below this confidence the answer is shown as a guess
 WHY = "explain"  # the session-state key of the "Why?" switch
@@ -40,6 +40,7 @@ def model_card() -> None:
             f"- parameters: {model.count_params():,}\n- epochs trained: {epochs}\n"
             f"- test accuracy: {'not measured yet' if accuracy is None else f'{accuracy:.2%}'}"
         )
+        keep.note()
 
 
 def digit_grid(images, captions: list[str], frames: list[tuple[int, int, int]] | None = None, size: int = 84,

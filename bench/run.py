@@ -158,18 +158,90 @@ def memory(repeats, tmp):
     from tools.browser import launch, serve
 
     expect.set_options(timeout=300_000)
+    runs_file = tmp / "runs.zip"
+    child = "import sys; sys.path.insert(0, 'bench'); import run; run.{}({!r})"
+    held = run_json(["-c", child.format("runs_cost", str(runs_file))])
+    held["live"] = run_json(["-c", child.format("live_cost", str(runs_file))])
+    print(f"  10 runs held in-process: {held['bytes_mb']:.1f} MB of bytes, +{held['held_mb']:.1f} MB resident",
+          file=sys.stderr)
     runs = []
     with sync_playwright() as playwright:
         chromium = launch(playwright)
         for i in range(repeats):
             with open(tmp / f"memory-{i}.log", "w") as log, serve(log) as (url, server):
-                runs.append(server_memory(chromium, url, server.pid))
+                runs.append(server_memory(chromium, url, server.pid, runs_file=runs_file))
             print(f"  memory run {i}: " + ", ".join(f"{phase} {runs[-1][phase]['sum_mb']:.0f} MB, peak "
                                                     f"{runs[-1][phase]['peak_mb']:.0f} MB"
                                                     for phase in ("working", "crowded", "full")), file=sys.stderr)
         chromium.close()
     median = sorted(runs, key=lambda r: r["crowded"]["peak_mb"])[len(runs) // 2]
-    return memory_rows(median), {"runs": runs}
+    return [*runs_rows(held), *memory_rows(median)], {"runs": runs, "runs_held": held}
+
+
+def runs_cost(out):
+    """In a process that holds TensorFlow and the shipped model (a warm server): 10 runs of the registry's five
+    architectures, two each, trained on 512 images (their optimizer slots made): their bytes, the resident set
+    they hold (with them, minus after they are freed); 9 of them (all but a `default`) written to `out` as a runs
+    file for live_cost() and the server's runs phase. Prints one JSON line."""
+    import mnist_cnn as mc
+    from mnist_cnn import runs
+
+    (x, y), (x_test, y_test) = mc.load_mnist()
+    mc.predict_proba(mc.load_model(), x_test[:256])
+    made = []
+    for arch in mc.ARCHS:
+        for seed in (1, 2):
+            model = mc.build_model(arch, seed=seed)
+            mc.train(model, (x[:512], y[:512]), epochs=1, seed=seed, validation_split=0.2)
+            made.append(runs.record(model, f"{arch} {seed}", {"seed": seed, "validation_split": 0.2},
+                                    mc.evaluate(model, x_test, y_test), 1.0))
+            del model
+    Path(out).write_bytes(runs.save_runs(made[1:]))
+    sizes = {r.name: len(r.weights) for r in made}
+    with_runs = _settled_rss()
+    del made
+    print(json.dumps({"bytes_mb": sum(sizes.values()) / 2**20, "sizes": sizes,
+                      "held_mb": with_runs - _settled_rss()}))
+
+
+def live_cost(path):
+    """What runs_cost()'s `path` costs as live Keras models instead of bytes: the runs file read, then each run
+    restored and its 10,000 test images answered (a model that has answered keeps its traced call). Prints one
+    JSON line."""
+    import mnist_cnn as mc
+    from mnist_cnn import runs
+
+    _, (x_test, _) = mc.load_mnist()
+    mc.predict_proba(mc.load_model(), x_test[:256])
+    kept = runs.load_runs(Path(path).read_bytes())
+    before = _settled_rss()
+    models = [runs.restore(run) for run in kept]
+    for model in models:
+        mc.predict_proba(model, x_test)
+    print(json.dumps({"models": len(models), "live_mb": _settled_rss() - before}))
+
+
+def _settled_rss():
+    """This process's resident set in MB once the garbage is collected and malloc's free pages handed back."""
+    import ctypes
+    import gc
+
+    from tools.budget import rss_mb
+
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return rss_mb("VmRSS")
+
+
+def runs_rows(held):
+    """runs_cost()'s result as table rows."""
+    return [
+        row("10 runs of the registry's five architectures, two each, in a process with TensorFlow and the shipped "
+            f"model: their bytes ({held['bytes_mb']:.1f} MB), the resident set they hold", held["held_mb"], None,
+            "<= 20 MB", held["held_mb"] <= 20, "MB"),
+        row(f"{held['live']['models']} of them held as live Keras models instead (each restored and its test images "
+            "answered)", held["live"]["live_mb"], None, "", None, "MB"),
+    ]
 
 
 def memory_rows(memory):
@@ -196,6 +268,24 @@ def memory_rows(memory):
         row("the same, peak RSS (VmHWM)", m["peak_mb"], None, "< 1000 MB", m["peak_mb"] < 1000, "MB"),
         row("the next one is told the server is full", "yes" if memory["refused"] else "no", None, "", None, ""),
     ]
+    if memory.get("with_runs"):
+        m, full = memory["with_runs"], memory["full"]
+        sums, count = m["sums_mb"], len(m["sums_mb"])
+        rise = m["peak_mb"] - full["peak_mb"]
+        rows += [
+            row(f"then each of those {count} sessions uploads 9 runs of the registry's architectures on Compare (10 "
+                "runs each): RssAnon / RssFile / sum after (RssAnon's sampled peak)",
+                f"{m['anon_mb']:,.0f} / {m['file_mb']:,.0f} / {m['sum_mb']:,.0f} ({m['peak_anon_mb']:,.0f})", None,
+                "", None, "MB"),
+            row("the same, sum after minus the sum before the uploads: all / the first session (architectures new "
+                "to the server loaded once) / each of the next, on average",
+                f"+{m['sum_mb'] - full['sum_mb']:,.0f} / +{sums[0] - full['sum_mb']:,.0f} / "
+                f"+{(sums[-1] - sums[0]) / max(count - 1, 1):,.1f}", None, "", None, "MB"),
+            row(f"the same, peak RSS (VmHWM), minus the {memory['owners']} sessions' peak before", rise, None,
+                "<= 100 MB", rise <= 100, "MB"),
+            row("then one of them trains another epoch on 60,000: peak RSS (VmHWM)", memory["trained_after"]["peak_mb"],
+                None, "< 1000 MB", memory["trained_after"]["peak_mb"] < 1000, "MB"),
+        ]
     rows.append(row("each extra session that draws", memory["per_drawing_session_mb"], None, "<= 60 MB",
                     memory["per_drawing_session_mb"] <= 60, "MB"))
     rows.append(row("each extra session that trains its own model", memory["per_training_session_mb"], None, "", None,
@@ -203,12 +293,16 @@ def memory_rows(memory):
     return rows
 
 
-def server_memory(chromium, url, pid, drawing_sessions=6, training_sessions=2, most_owners=20):
+def server_memory(chromium, url, pid, drawing_sessions=6, training_sessions=2, most_owners=20, runs_file=None):
     """The server's memory (_memory(): what Community Cloud counts) through one working session, which visits
     every page, draws, trains one epoch (all 60k, the app's defaults) and has a gallery image explained; then,
     beside it, `drawing_sessions` that draw and `training_sessions` that train at the same time; then sessions
     that each start a new model and train it, one after another, until the server refuses one (its cap on
-    sessions with a model of their own) or `most_owners` own one. Each phase's peak is its own."""
+    sessions with a model of their own) or `most_owners` own one; then, given a `runs_file`, every session with a
+    model of its own opens Compare (the same session: its menu link) and uploads it, so each holds its own
+    training's run and the file's (9 of the registry's: 10 runs each). Each phase's peak is its own."""
+    import re
+
     from playwright.sync_api import expect
 
     from tools.browser import ONE, draw
@@ -228,6 +322,7 @@ def server_memory(chromium, url, pid, drawing_sessions=6, training_sessions=2, m
 
     started = _memory(pid)
     first, page = session("/")
+    owned = [page]  # the sessions with a model of their own, for the runs phase
     with _peaks(pid) as working:
         draw(page, ONE)
         expect(page.locator("h3")).to_contain_text("It's a")
@@ -254,6 +349,7 @@ def server_memory(chromium, url, pid, drawing_sessions=6, training_sessions=2, m
         for context, page in training:
             trained(page)
             contexts.append(context)
+            owned.append(page)
     owners, refused = 1 + training_sessions, False
     with _peaks(pid) as full:
         while not refused and owners < most_owners:  # newcomers start a new model and train it, until one is refused
@@ -267,10 +363,24 @@ def server_memory(chromium, url, pid, drawing_sessions=6, training_sessions=2, m
                 owners += 1
                 train(page)
                 trained(page)
+                owned.append(page)
+    with_runs = trained_after = None
+    if runs_file is not None:
+        with _peaks(pid) as with_runs:
+            for page in owned:
+                page.get_by_role("link", name="Compare").click()
+                page.locator(".st-key-runs_upload input[type=file]").set_input_files(runs_file)
+                expect(page.get_by_text(re.compile(r"Added \d+ runs"))).to_be_visible()
+                with_runs.setdefault("sums_mb", []).append(_memory(pid)["sum_mb"])
+        with _peaks(pid) as trained_after:  # the last of them trains one more epoch, on top of all the runs
+            owned[-1].get_by_role("link", name="Train").click()
+            train(owned[-1])
+            trained(owned[-1])
     for context in [first, *contexts]:
         context.close()
     return {
-        "started": started, "working": working, "crowded": crowded, "full": full, "owners": owners,
+        "started": started, "working": working, "crowded": crowded, "full": full, "with_runs": with_runs,
+        "trained_after": trained_after, "owners": owners,
         "refused": refused, "per_drawing_session_mb": (drawn - working["sum_mb"]) / drawing_sessions,
         "per_training_session_mb": (crowded["sum_mb"] - drawn) / training_sessions,
     }

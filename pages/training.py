@@ -1,9 +1,12 @@
-"""Train this session's model epoch by epoch and watch loss and accuracy live."""
+"""Train this session's model epoch by epoch and watch loss and accuracy live; design a model of one's own."""
+
+import secrets
+import time
 
 import streamlit as st
 
 import mnist_cnn as mc
-from app import archs, builder, charts, dataset, runtime, session, uploads, widgets, workers
+from app import archs, builder, charts, dataset, runs, runtime, session, uploads, widgets, workers
 
 runtime.through_entry_script()
 
@@ -15,11 +18,13 @@ FIRST_ARCH = "default"  # what a newcomer trains: it learns visibly in one epoch
 def start(arch: str | mc.Spec) -> None:
     """A new, untrained model of `arch` (a name or a design) becomes the session's model, or the page says the
     server is full."""
+    seed = secrets.randbelow(10_000)  # recorded with its run, so its code repeats it
     try:
-        session.set_model(mc.build_model(arch), "a new model, trained in this session")
+        session.set_model(mc.build_model(arch, seed=seed), "a new model, trained in this session")
     except session.ServerFull as e:
         st.error(str(e), icon=":material/hourglass_disabled:")
         return
+    st.session_state.seed = seed
     st.rerun()
 
 
@@ -67,6 +72,7 @@ with st.expander("Design a model", expanded=False):
                             help="a standalone Keras script that builds, trains and tests this design")
     if right.button("Back to the shipped model", key="shipped", disabled=session.is_shipped()):
         session.set_model(session.shipped_model(), "the shipped model")
+        state.pop("seed", None)  # trained further, it goes on from seed 0, the CLI's
         st.rerun()
     st.code(mc.summary(model) if design is None else archs.summary(design), language=None)
 
@@ -105,6 +111,8 @@ estimate = f"; an epoch takes {archs.epoch_time(spec, images)} on a 2-core serve
 st.caption(f"Trains on {len(x_train):,} MNIST training images ({validation_split:.0%} held out for validation) "
            f"and tests on the 10,000 test images after each epoch{estimate}.")
 
+if replaced := runs.before_training(model):
+    st.caption(replaced)
 notice, progress, chart = st.empty(), st.empty(), st.empty()
 with chart:
     widgets.chart(charts.training(mc.training_log(model), state.curve))
@@ -125,13 +133,17 @@ if one or many:
         with chart:
             widgets.chart(charts.training(mc.training_log(model), snapshot.curve))
 
+    hyper = dict(epochs=1 if one else int(epochs), batch_size=batch_size, validation_split=validation_split,
+                 learning_rate=learning_rate, seed=state.get("seed", 0), augment=bool(spec and spec.augment))
     state.training = True  # still set on the next run if this one is interrupted
-    workers.train(
-        model, report, waiting, state.curve, data=(x_train, y_train), epochs=1 if one else int(epochs),
-        batch_size=batch_size, validation_split=validation_split, test_data=test, learning_rate=learning_rate,
+    start_time = time.perf_counter()
+    workers.train(  # each click its own seed: the same one would repeat the first click's order and augmentation
+        model, report, waiting, state.curve, data=(x_train, y_train), test_data=test,
+        **hyper | {"seed": hyper["seed"] + mc.epochs_trained(model)},
     )
     state.training = False
     runtime.trim_heap()
     last = mc.training_log(model)[-1]
-    state.trained = f"Epoch {last['epoch']} done: test accuracy {last['test_accuracy']:.2%}."
+    kept = runs.record_training(model, hyper, time.perf_counter() - start_time)
+    state.trained = f"Epoch {last['epoch']} done: test accuracy {last['test_accuracy']:.2%}. {kept}"
     st.rerun()
