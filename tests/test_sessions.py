@@ -5,7 +5,7 @@ import gc
 import weakref
 
 import mnist_cnn
-from app import dataset, session
+from app import dataset, keep, session
 
 
 def new_session_trains_one_epoch_and_explains(new_session):
@@ -22,12 +22,16 @@ def new_session_trains_one_epoch_and_explains(new_session):
 
 def test_a_sessions_model_and_its_explanations_go_with_the_session(monkeypatch, new_session):
     """The session's model is explained with an index of its own, built on demand; all of it goes with the
-    session."""
+    session, once the work kept for its address (app/keep.py) expires."""
     monkeypatch.setenv(dataset.SUBSET_VAR, "1000")
     at = new_session_trains_one_epoch_and_explains(new_session)
     model = weakref.ref(at.session_state["model"])
     assert model() is not None and model() is not session.shipped_model()
     del at
+    gc.collect()
+    assert model() is not None  # kept for a reload
+    monkeypatch.setattr(keep, "KEEP_FOR", 0)
+    assert keep.expire() >= 1
     gc.collect()
     assert model() is None  # nothing else (caches, callbacks, traced functions, its index) holds on to it
 
