@@ -121,8 +121,9 @@ def _smoothed(values: Sequence[float], weight: float) -> list[float]:
 
 def runs_per_digit(per_digit: Mapping[str, Sequence[float]]) -> go.Figure:
     """Accuracy on each true digit, one group of bars per digit, one bar a run."""
-    bars = [go.Bar(x=DIGITS, y=list(accuracy), name=name, hovertemplate="%{y:.2%}") for name, accuracy in
-            per_digit.items()]
+    colours = qualitative.Plotly  # as runs_curves: a run has one colour on the page
+    bars = [go.Bar(x=DIGITS, y=list(accuracy), name=name, hovertemplate="%{y:.2%}",
+                   marker_color=colours[i % len(colours)]) for i, (name, accuracy) in enumerate(per_digit.items())]
     low = min((a for accuracy in per_digit.values() for a in accuracy if a == a), default=0.9)
     return _laid_out(go.Figure(bars), 360, top=40, title="Accuracy per true digit", barmode="group",
                      xaxis=dict(tickmode="linear", title="digit"),

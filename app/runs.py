@@ -150,9 +150,8 @@ def code(run: Run) -> str:
 
 def _collected(fn, *args):
     """fn(*args), then a garbage collection: a model loaded and dropped sits in reference cycles until the next
-    one (session.COLLECT_EVERY s; the app's collection after every rerun is off), ~5 MB a model that answered a
-    drawing, ~10 MB one that read the test set; a runs file's 9 models left 29 MB, 10 MB collected (8 MB of it the
-    runs' bytes)."""
+    one (session.COLLECT_EVERY s; Streamlit's after every rerun is off): reading a runs file of 9 left +29 MB,
+    +10 MB once collected, 8 MB of it the runs' bytes (BENCHMARKS.md, "Runs")."""
     try:
         return fn(*args)
     finally:
