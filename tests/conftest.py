@@ -1,8 +1,11 @@
 """Shared fixtures and helpers: MNIST from $MNIST_NPZ (or keras' download), small subsets, a briefly trained
 model, the app in Streamlit's AppTest, and image encoding."""
 
+import gc
 import io
 import os
+import re
+import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -15,6 +18,19 @@ import mnist_cnn
 
 SUBSET = 3000  # training images for tests that train: enough to learn, quick on a CPU
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+# (path, title) of each page, in the menu's order, read from the entry script so that a new page is tested everywhere
+PAGES = re.findall(r'st\.Page\("([^"]+)", title="([^"]+)"', Path(APP).read_text())
+
+
+@pytest.fixture(autouse=True)
+def _forget_kept_work():
+    """The work app/keep.py keeps for a reload is the server's, and a test's AppTest sessions end with the test: their
+    work goes with them, or it would hold places under session.MAX_OWN_MODELS for the tests that follow."""
+    yield
+    keep = sys.modules.get("app.keep")
+    if keep is not None and keep._kept:
+        keep._kept.clear()
+        gc.collect()  # a Keras model is a reference cycle: only the collector frees it, and its place
 
 
 @pytest.fixture(scope="session")

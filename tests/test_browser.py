@@ -20,6 +20,7 @@ from PIL import Image
 
 import mnist_cnn
 from app import dataset, widgets
+from tests.conftest import PAGES
 from tools.browser import ONE, ROOT, SEVEN, draw, launch, load, serve
 
 pytestmark = pytest.mark.browser
@@ -181,7 +182,7 @@ def test_every_page_opens_without_an_exception(page, path, title):
         screenshot(page, "data")
 
 
-MENU = ["Draw a digit", "Train", "Gallery", "Data"]  # the sidebar's pages, as streamlit_app.py routes them
+MENU = [title for _, title in PAGES]  # the sidebar's pages, as streamlit_app.py routes them
 
 
 def menu(page):

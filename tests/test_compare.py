@@ -4,6 +4,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
 
 import mnist_cnn
 from app import dataset, session
@@ -90,6 +91,18 @@ def test_runs_download_and_upload_as_one_file(app, two_runs):
     assert names(app) == ["quick default", "shipped best"]
     assert any("Added 2 runs" in s.value for s in app.success)
     assert all(r.id not in {u.id for u in two_runs} for r in app.session_state["runs"])  # new ids
+
+
+def test_a_runs_file_once_read_is_no_longer_held_by_streamlit(app, two_runs, monkeypatch):
+    """runtime.forget_upload: Streamlit would keep the file's bytes until the session ends, beside the runs read."""
+    managers = []
+    add_file = MemoryUploadedFileManager.add_file
+    monkeypatch.setattr(MemoryUploadedFileManager, "add_file",
+                        lambda manager, *args: (managers.append(manager), add_file(manager, *args))[1])
+    on(app, "pages/compare.py")
+    app.file_uploader(key="runs_upload").set_value(("mine.zip", mnist_cnn.save_runs(two_runs), "application/zip")).run()
+    assert names(app) == ["quick default", "shipped best"]
+    assert managers and not any(files for manager in managers for files in manager.file_storage.values())
 
 
 def test_uploads_past_the_budgets_are_refused(app, two_runs, monkeypatch):

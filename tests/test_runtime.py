@@ -80,8 +80,10 @@ def test_a_missing_private_name_is_skipped_with_a_log_line(monkeypatch, caplog):
             pass
         runtime.size_thread_pools()  # TensorFlow has run in this process: too late
         runtime.page_out_library_pages()
+        runtime.forget_upload("an-upload")  # outside a script run: no file manager
     assert all(name in caplog.text for name in ("uses_pages_directory", "_clean_problem_modules", "_gradient_registry",
-                                                "noSuchOption", "no_such_function", "thread pools", "MADV_PAGEOUT"))
+                                                "noSuchOption", "no_such_function", "thread pools", "MADV_PAGEOUT",
+                                                "remove_file"))
 
 
 def test_a_page_run_on_its_own_runs_the_entry_script_in_its_place(new_session, monkeypatch):
