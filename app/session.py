@@ -74,13 +74,15 @@ def set_model(new: keras.Model, origin: str) -> None:
     keep.save(start=new is not shipped_model())  # the kept work lets the model it replaces go now
 
 
-def own_model() -> keras.Model:
+def own_model(stop: bool = True) -> keras.Model:
     """The session's model, first copied if it is the shared shipped one, ready to be changed. If the server is
-    full, says so and stops the page."""
+    full, says so and stops the page; with stop=False, raises ServerFull instead."""
     if is_shipped():
         try:
             _room_for_one_more()
         except ServerFull as e:
+            if not stop:
+                raise
             st.error(str(e), icon=":material/hourglass_disabled:")
             st.stop()
         with st.spinner("Copying the shipped model for this session…"):

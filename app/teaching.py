@@ -15,11 +15,13 @@ from mnist_cnn.teaching import HOLD_OUT_FROM, MAX_DRAWINGS
 
 SET = "handwriting"  # session-state key: a tuple of Drawing, oldest first (replaced, never changed in place)
 ADDED, LESSON, UPLOAD_ERROR = "handwriting_added", "lesson", "handwriting_upload_error"
+REMEMBERED = "handwriting_remembered"  # the ids of the drawings the session model's memory was made from
 SHOWN_PER_DIGIT = 8  # the newest of each digit shown in the grid; the rest are counted
 THUMB = 56  # px
 # thumb-size digit buttons: 44 px is the smallest touch target the platform guidelines allow
 STYLE = """<style>
 [class*="st-key-correct_"] button { min-width: 2.75rem; min-height: 2.75rem; font-size: 1.15rem; }
+[class*="st-key-question_"] button { min-width: 4rem; min-height: 3rem; font-size: 1.4rem; }
 </style>"""
 
 _ids = itertools.count()
@@ -49,19 +51,44 @@ def drawings() -> tuple[Drawing, ...]:
 
 
 def setup() -> None:
-    """Once at the top of the page: the digit buttons' size, and a toast for drawings just added."""
+    """Once at the top of the page: the digit buttons' size, the set made the model's memory if it changed (so a
+    correction takes at once, before the next answer), and a toast for drawings just added."""
     st.html(STYLE)
+    _remember(drawings())
     if message := st.session_state.pop(ADDED, None):
         st.toast(message, icon=":material/add_task:")
 
 
+def _remember(items: tuple[Drawing, ...]) -> None:
+    """Teaching at once (fine_tune with epochs=0: no training): the session model's memory becomes the set. The
+    first correction makes the session a model of its own; if the server has no room, the set waits for one."""
+    state, ids = st.session_state, tuple(d.id for d in items)
+    if state.get(REMEMBERED, ()) == ids or (not items and session.is_shipped()):
+        return
+    try:
+        model = session.own_model(stop=False)
+    except session.ServerFull as e:
+        st.warning(f"{e} Your corrections stay in your set; the model learns them when a place is free.",
+                   icon=":material/hourglass_disabled:")
+        return
+    if items:
+        mc.fine_tune(model, *_arrays(items), epochs=0)
+    else:
+        mc.forget(model)
+    state[REMEMBERED] = ids
+
+
 def correction(key: str, then: Callable[[], None] | None = None) -> Callable[[np.ndarray], None]:
-    """For widgets.answer(under=): ten digit buttons under the answer. Tapping the right digit (the answer itself,
-    to confirm it) adds the image the model read to the set, then calls `then` (the pad clears for the next one)."""
+    """For widgets.answer(under=): ten digit buttons under the answer, and the two of a convention question ("a 1
+    or a 7?") first when there is one. Tapping the right digit (the answer itself, to confirm it) adds the image the
+    model read to the set, which the model remembers at once (setup()), then calls `then` (the pad clears)."""
     return functools.partial(_buttons, key=key, then=then)
 
 
-def _buttons(image: np.ndarray, key: str, then: Callable[[], None] | None) -> None:
+def _buttons(image: np.ndarray, proba: np.ndarray, key: str, then: Callable[[], None] | None) -> None:
+    if question := mc.convention_question(proba):  # one tap answers it, and the model learns this hand's way
+        st.pills(f"A {question[0]} or a {question[1]}?", question, key=f"question_{key}", on_change=_add,
+                 args=(image, f"question_{key}", then))
     st.pills("Wrong? It's a … (tap the answer to keep it as right)", range(mc.NUM_CLASSES), key=f"correct_{key}",
              on_change=_add, args=(image, f"correct_{key}", then))
     if ADDED in st.session_state:  # a fragment's rerun: the whole page reruns, so the set below shows the drawing

@@ -63,11 +63,11 @@ def framed(image: np.ndarray, colour: tuple[int, int, int], size: int, border: i
 
 
 def answer(image: np.ndarray | None, blank: str, key: str,
-           under: Callable[[np.ndarray], None] | None = None) -> np.ndarray | None:
+           under: Callable[[np.ndarray, np.ndarray], None] | None = None) -> np.ndarray | None:
     """The answer for a drawing or picture (uint8 grey, RGB or RGBA): the digit, its confidence, all ten
-    probabilities and the preprocessing stages; the `blank` prompt and empty bars if there is no ink. `under(read)`
-    draws right below the headline (the corrections: near the canvas on a phone, where the rest is further down).
-    Returns what the model read (28x28 in [0, 1]), or None."""
+    probabilities and the preprocessing stages; the `blank` prompt and empty bars if there is no ink.
+    `under(read, proba)` draws right below the headline (the corrections: near the canvas on a phone, where the rest
+    is further down). Returns what the model read (28x28 in [0, 1]), or None."""
     stages = None if image is None else mc.canvas_stages(image)
     # the same containers either way: the chart (and plotly.js) is there from the first render, and an answer
     # updates them in place rather than adding and removing elements, measured faster (BENCHMARKS.md)
@@ -80,7 +80,12 @@ def answer(image: np.ndarray | None, blank: str, key: str,
         return None
     ranked = proba.argsort()[::-1]
     digit, confidence = int(ranked[0]), float(proba[ranked[0]])
-    if confidence >= UNSURE:
+    if question := mc.convention_question(proba):
+        head.markdown(f"### A **{question[0]}** or a **{question[1]}**?")
+        head.caption(f"Writers draw these two differently: {question[0]} ({proba[question[0]]:.0%}) or "
+                     f"{question[1]} ({proba[question[1]]:.0%}). Tap the one you meant, and the model reads your "
+                     "hand that way from the next drawing on.")
+    elif confidence >= UNSURE:
         head.markdown(f"### It's a **{digit}** ({confidence:.0%} sure)")
     else:
         head.markdown(f"### Maybe a **{digit}**?")
@@ -101,7 +106,7 @@ def answer(image: np.ndarray | None, blank: str, key: str,
         digit_grid(pictures, captions, size=140, alt=alt)
     if under:
         with below:
-            under(stages.centred)
+            under(stages.centred, proba)
     return stages.centred
 
 

@@ -25,12 +25,13 @@ if TYPE_CHECKING:
     from .export import export_script
     from .files import copy_model, load_model, model_bytes, save_model, shipped_record
     from .limits import Cost, DesignError, LayerCost, check_limits, model_cost
+    from .memory import forget, remember, remembered
     from .models import ARCHS, Arch, build_model, spec_of, summary
     from .robustness import PERTURBATIONS, Perturbation, perturb, robustness_curves, test_subset
     from .runs import Run, disagreements, load_runs, save_runs
     from .spec import Block, Spec, parse_spec, spec_cost
     from .styles import STYLES, style_set
-    from .teaching import Lesson, fine_tune, held_out, load_drawings, save_drawings, teach
+    from .teaching import Lesson, convention_question, fine_tune, held_out, load_drawings, save_drawings, teach
     from .training import Curve, Progress, Snapshot, epochs_trained, train, training_log
 
 _HOMES = {
@@ -94,6 +95,10 @@ _HOMES = {
     "STYLES": "styles",
     "style_set": "styles",
     "fine_tune": "teaching",
+    "convention_question": "teaching",
+    "remember": "memory",
+    "forget": "memory",
+    "remembered": "memory",
     "load_drawings": "teaching",
     "save_drawings": "teaching",
     "teach": "teaching",
@@ -132,6 +137,7 @@ __all__ = [
     "canvas_stages",
     "canvas_to_mnist",
     "check_limits",
+    "convention_question",
     "copy_model",
     "disagreements",
     "embed",
@@ -140,6 +146,7 @@ __all__ = [
     "explain",
     "export_script",
     "fine_tune",
+    "forget",
     "held_out",
     "load_drawings",
     "load_mnist",
@@ -152,6 +159,8 @@ __all__ = [
     "perturb",
     "predict_proba",
     "read_image",
+    "remember",
+    "remembered",
     "robustness_curves",
     "save_drawings",
     "save_model",

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from .data import INPUT_SHAPE, NUM_CLASSES, as_images, as_input, as_labels
 from .evaluation import CHUNK, predict_proba
+from .memory import network_layers
 from .state import state_of
 
 # Integrated gradients of the target's logit, the final Dense layer's pre-softmax output: unlike the probability
@@ -202,7 +203,8 @@ def _classifier(model):
 
 
 def _layers(model):
-    return [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    """The network's layers: a memory's prototypes (memory.py) explain nothing, its final Dense the logits."""
+    return [layer for layer in network_layers(model) if not isinstance(layer, keras.layers.InputLayer)]
 
 
 def _blocks(layers):

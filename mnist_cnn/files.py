@@ -15,6 +15,7 @@ from .data import INPUT_SHAPE, NUM_CLASSES
 from .errors import ModelFileError
 from .evaluation import predict_proba
 from .limits import DesignError, check_limits, model_cost
+from .memory import memory_params, network_layers
 from .models import ARCHS, spec_of
 from .spec import MAX_SPEC_BYTES, parse_spec, spec_cost, spec_layers
 from .state import state_of
@@ -136,7 +137,8 @@ def _spec(saved, model, name):
     if spec is None:
         return None
     made = [type(layer).__name__ for layer in spec_layers(spec)]
-    if made != [type(layer).__name__ for layer in model.layers] or params != model.count_params():
+    network = [type(layer).__name__ for layer in network_layers(model)]
+    if made != network or params != model.count_params() - memory_params(model):
         if saved is None:
             return None  # a model of its own named like an architecture
         raise ModelFileError(f"{name}: its design ({SPEC_MEMBER}) does not match its layers")

@@ -39,3 +39,11 @@ def state_of(model: keras.Model) -> ModelState:
         if state is None:
             state = _STATES[model] = ModelState()
         return state
+
+
+def forget_traces(model: keras.Model) -> None:
+    """Drop the model's traced calls and neighbour index, after its layers changed (memory.py): made anew on use."""
+    state = state_of(model)
+    with state.neighbours_lock:
+        state.forward = state.embedding = state.activations = state.neighbours = None
+        state.attribution = {}

@@ -22,6 +22,7 @@ from .archives import open_zip
 from .data import NUM_CLASSES
 from .errors import DataError
 from .evaluation import evaluate
+from .memory import forget, remember
 from .training import train, training_log
 
 # Defaults, measured with the shipped model taught 5 drawings per digit of styles.EUROPEAN, 3 seeds
@@ -37,6 +38,10 @@ MAX_DRAWINGS = 2000  # a drawings file may hold at most this many
 HOLD_OUT_FROM = 20
 HOLD_OUT_SHARE = 0.2
 IMAGES, LABELS = "images", "labels"
+# Digits whose reading is a question of the writer's conventions, not of a drawing's quality: a flagged 1 is
+# MNIST's 7, a crossed 7 drawn without lifting the pen its 2, a straight-stemmed 9 its 4, a one-stroke 5 its 3 or 6.
+CONVENTIONS = frozenset(frozenset(pair) for pair in ((1, 7), (2, 7), (4, 9), (3, 5), (5, 6)))
+QUESTION = 0.1  # the runner-up's probability from which such an answer is put as a question
 # a drawings file holds these two arrays and nothing else: at most MAX_DRAWINGS of 28x28 bytes, with a .npy
 # header each (128 bytes as numpy writes it; its format allows up to 64 KB)
 MEMBERS = {f"{IMAGES}.npy": 2**16 + MAX_DRAWINGS * 28 * 28, f"{LABELS}.npy": 2**16 + MAX_DRAWINGS}
@@ -53,11 +58,14 @@ def fine_tune(
     seed: int = 0,
     callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> list[dict]:
-    """Teach `model` the handwriting in `images`; return the training-log records it appended.
+    """Teach `model` the handwriting in `images`, in place; return the training-log records it appended.
 
-    Each epoch trains on every drawing REPEATS times and on REPLAY_PER_DRAWING images per drawing drawn from
-    `replay`, all with the training augmentation, at RATE_SHARE of the model's own learning rate (put back
-    afterwards). The records are marked {"taught": number of drawings}.
+    Two parts. The network is fine-tuned: each epoch trains on every drawing REPEATS times and on
+    REPLAY_PER_DRAWING images per drawing drawn from `replay`, all with the training augmentation, at RATE_SHARE
+    of the model's own learning rate (put back afterwards); the records are marked {"taught": number of drawings}.
+    Then the drawings become the model's memory (memory.remember: prototypes inside the model, replacing any it
+    had), so drawings like them are read as taught at once. With epochs=0 only the memory is made: no training,
+    no records, a fraction of a second.
 
     Args:
         model: a compiled model, e.g. from load_model(); changed in place.
@@ -65,16 +73,17 @@ def fine_tune(
         labels: (N,) integers 0-9.
         replay: (images, labels) of MNIST *training* data to mix in; None mixes nothing in, and MNIST accuracy
             may then fall.
-        epochs: passes over the mix; default EPOCHS.
+        epochs: passes over the mix; default EPOCHS; 0: the memory alone.
         seed: the same seed gives the same run.
         callbacks: Keras callbacks, e.g. Progress.
     """
     x, y = _checked(images, labels)
     epochs = EPOCHS if epochs is None else epochs
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
+    if not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"epochs must be a whole number >= 0, got {epochs!r}")
     if getattr(model, "optimizer", None) is None:
         raise ValueError("the model is not compiled; compile it or use load_model()")
+    taught = x, y
     x, y = np.repeat(x, REPEATS, axis=0), np.repeat(y, REPEATS)
     if replay is not None:
         rx, ry = (np.asarray(a) for a in replay)
@@ -84,6 +93,10 @@ def fine_tune(
         picked = np.sort(np.random.default_rng(seed).choice(len(rx), count, replace=False))
         rx, ry = _checked(rx[picked], ry[picked], what="replay")
         x, y = np.concatenate([x, rx]), np.concatenate([y, ry])
+    if epochs == 0:
+        remember(model, *taught)
+        return []
+    forget(model)  # the network learns the drawings itself; the memory is made again from its new features
     log = training_log(model)
     before = len(log)
     peak = float(model.optimizer.learning_rate)
@@ -94,7 +107,20 @@ def fine_tune(
         model.optimizer.learning_rate = peak  # the model's next training goes on at its own rate
         for record in log[before:]:
             record["taught"] = len(images)
+        remember(model, *taught)  # a training stopped half-way keeps the drawings too
     return log[before:]
+
+
+def convention_question(proba: np.ndarray) -> tuple[int, int] | None:
+    """(answer, runner-up) when the model's two likeliest digits for one image (`proba`, 10 probabilities) are a
+    pair in CONVENTIONS and the runner-up has at least QUESTION: "a 1 or a 7?" is then the honest answer."""
+    proba = np.asarray(proba, np.float64).reshape(-1)
+    if proba.shape != (NUM_CLASSES,):
+        raise ValueError(f"proba must be {NUM_CLASSES} probabilities, got shape {proba.shape}")
+    first, second = (int(d) for d in np.argsort(proba, kind="stable")[::-1][:2])
+    if frozenset((first, second)) in CONVENTIONS and proba[second] >= QUESTION:
+        return first, second
+    return None
 
 
 @dataclass(frozen=True)
@@ -136,11 +162,13 @@ def teach(
     seed: int = 0,
     callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> Lesson:
-    """fine_tune() on the drawings that held_out() does not keep back, measured before and after: on the held-out
-    drawings (or the taught ones, if none) and on `test`. The last log record gets the test metrics."""
+    """fine_tune() on the drawings that held_out() does not keep back, measured before (the network without a
+    memory) and after: on the held-out drawings (or the taught ones, if none) and on `test`. The last log record
+    gets the test metrics."""
     x, y = _checked(images, labels)
     kept = held_out(y, seed)
     measured = (x[kept], y[kept]) if kept.any() else (x, y)
+    forget(model)  # "before" is the network's own: a memory made from corrections may hold the held-out drawings
     drawings_before = evaluate(model, *measured).accuracy
     test_before = None if test is None else evaluate(model, *test).accuracy
     start = time.perf_counter()
@@ -150,7 +178,8 @@ def teach(
     if test is not None:
         after = evaluate(model, *test)
         test_after = after.accuracy
-        records[-1].update(test_loss=after.loss, test_accuracy=after.accuracy)  # the model card reads these
+        if records:  # the model card reads these
+            records[-1].update(test_loss=after.loss, test_accuracy=after.accuracy)
     return Lesson(
         taught=int((~kept).sum()), held_out=int(kept.sum()), drawings_before=drawings_before,
         drawings_after=evaluate(model, *measured).accuracy, test_before=test_before, test_after=test_after,

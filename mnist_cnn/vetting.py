@@ -28,7 +28,7 @@ ALLOWED_CLASSES = {
         "InputLayer", "Conv2D", "SeparableConv2D", "DepthwiseConv2D", "MaxPooling2D", "AveragePooling2D",
         "GlobalAveragePooling2D", "GlobalMaxPooling2D", "ZeroPadding2D", "BatchNormalization", "LayerNormalization",
         "ReLU", "LeakyReLU", "ELU", "Softmax", "Activation", "Flatten", "Reshape", "Rescaling", "Dense", "Dropout",
-        "SpatialDropout2D", "Add", "Concatenate",
+        "SpatialDropout2D", "Add", "Concatenate", "UnitNormalization",
     },
     "keras.optimizers": {"SGD", "Adam", "AdamW", "Adamax", "Nadam", "RMSprop", "Adagrad", "Adadelta"},
     "keras.optimizers.schedules": {

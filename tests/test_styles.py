@@ -1,11 +1,12 @@
 """Synthetic handwriting styles: every style draws a digit the app's pipeline takes, seeded, distinct, readable."""
 
+import cv2
 import numpy as np
 import pytest
 
 import mnist_cnn
 from mnist_cnn import styles
-from mnist_cnn.drawing import BOX, SIZE, canvas_to_mnist
+from mnist_cnn.drawing import BOX, CENTRE, SIZE, canvas_to_mnist
 
 ALL = [(int(digit), name) for digit, names in styles.STYLES.items() for name in names]
 # the styles MNIST itself is full of: one per digit
@@ -109,3 +110,81 @@ def test_the_shipped_model_reads_the_ordinary_styles(shipped):
     evaluation = mnist_cnn.evaluate(shipped, x, y)
     assert evaluation.accuracy >= 0.95, evaluation.per_class
     assert evaluation.per_class.min() >= 0.85, evaluation.per_class
+
+
+NEW = [(1, "long-flag"), (4, "one-stroke"), (5, "one-stroke"), (7, "joined"), (9, "open")]  # issue 22's conventions
+
+
+def test_the_registry_has_the_writers_conventions():
+    assert all(style in styles.STYLES[str(digit)] for digit, style in NEW)
+
+
+@pytest.mark.parametrize(("digit", "style"), NEW, ids=[f"{d}-{s}" for d, s in NEW])
+def test_one_stroke_styles_are_one_stroke(digit, style):
+    """One stroke in the template, and one connected line of ink on the page."""
+    rng = np.random.default_rng(digit)
+    for _ in range(10):
+        assert len(styles._template(digit, style)(rng)) == 1
+        page = styles.draw_canvas(digit, style, rng)
+        assert cv2.connectedComponents((page > 0).astype(np.uint8))[0] == 2  # the background and the stroke
+
+
+@pytest.mark.parametrize(("digit", "style"), NEW, ids=[f"{d}-{s}" for d, s in NEW])
+def test_new_styles_sit_in_the_field_as_mnist_does(digit, style):
+    """Centre of mass within half a pixel of MNIST's (14, 14), and most of the ink well inside the field."""
+    x, _ = styles.style_set(20, 0, {str(digit): (style,)})
+    rows, cols = np.arange(SIZE)[None, :, None], np.arange(SIZE)[None, None, :]
+    mass = x.sum(axis=(1, 2))
+    centre = np.stack([(x * rows).sum(axis=(1, 2)) / mass, (x * cols).sum(axis=(1, 2)) / mass], axis=1)
+    assert np.abs(centre - CENTRE).max() <= 0.6  # a whole-pixel shift: measured <= 0.5
+    assert x[:, 3:-3, 3:-3].sum() > 0.93 * x.sum()  # a lopsided box shifts towards the edge, as in MNIST (0.96)
+
+
+def test_writer_pools_repeat_per_seed():
+    x, y, ids = styles.writer_pool(3, 2, seed=5)
+    again = styles.writer_pool(3, 2, seed=5)
+    for a, b in zip((x, y, ids), again, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(x, styles.writer_pool(3, 2, seed=6)[0])
+    assert styles.writer(np.random.default_rng(1)) == styles.writer(np.random.default_rng(1))
+    assert x.dtype == np.float32 and x.shape == (60, 28, 28) and x.min() >= 0 and x.max() <= 1
+    assert y.dtype == np.uint8 and y.tolist() == ([d for d in range(10) for _ in range(2)]) * 3
+    assert ids.tolist() == [0] * 20 + [1] * 20 + [2] * 20
+    assert styles.writer_pool(0, 2, seed=0)[0].shape == (0, 28, 28)
+    with pytest.raises(ValueError, match="n_per_digit"):
+        styles.writer_pool(1, -1, seed=0)
+
+
+def test_a_writer_writes_as_themself_and_the_same_path_as_draw():
+    w = styles.writer(np.random.default_rng(2))
+    assert len(w.styles) == 10 and all(s in styles.STYLES[str(d)] for d, s in enumerate(w.styles))
+    image = styles.write(w, 3, np.random.default_rng(0))
+    np.testing.assert_array_equal(image, canvas_to_mnist(styles.write_canvas(w, 3, np.random.default_rng(0))))
+    x, y = styles.writer_set(w, 3, np.random.default_rng(0))
+    assert x.shape == (30, 28, 28) and np.bincount(y).tolist() == [3] * 10
+
+
+def test_writers_who_keep_the_pen_down_draw_the_one_stroke_forms():
+    rng = np.random.default_rng(0)
+    pool = [styles.writer(rng) for _ in range(200)]
+    joined = [w for w in pool if not w.lifts]
+    assert abs(len(joined) / len(pool) - (1 - styles.LIFTERS)) < 0.1
+    assert all(w.styles[4] != "open" and w.styles[5] != "plain" and w.styles[7] != "crossed" for w in joined)
+    assert {w.styles[7] for w in joined} >= {"joined"} and {w.styles[7] for w in pool} >= {"crossed", "joined"}
+    flagged = np.mean([w.styles[1] in ("european", "european-base", "long-flag") for w in pool])
+    assert flagged > 0.7  # a European/Asian pool: most flag their 1s
+
+
+def test_a_writers_drawings_are_more_alike_than_two_writers():
+    """Mean pairwise distance between one writer's drawings of a digit, against between writers' (measured ~0.6)."""
+    x, y, ids = styles.writer_pool(6, 4, seed=3)
+    x = x.reshape(len(x), -1)
+    within, between = [], []
+    for digit in range(10):
+        d = x[y == digit]
+        who = ids[y == digit]
+        dist = np.sqrt(((d[:, None] - d[None]) ** 2).sum(axis=2))
+        same, pair = who[:, None] == who[None], ~np.eye(len(d), dtype=bool)
+        within.append(dist[same & pair].mean())
+        between.append(dist[~same].mean())
+    assert np.mean(within) < 0.75 * np.mean(between), (within, between)

@@ -121,7 +121,7 @@ def test_bad_replay_and_epochs_raise_value_error(shipped):
     with pytest.raises(ValueError, match="replay"):
         mnist_cnn.fine_tune(shipped, *GOOD, replay=(np.zeros((5, 28, 28), np.uint8), np.zeros(4, np.uint8)))
     with pytest.raises(ValueError, match="epochs"):
-        mnist_cnn.fine_tune(shipped, *GOOD, epochs=0)
+        mnist_cnn.fine_tune(shipped, *GOOD, epochs=-1)
 
 
 # the drawings file
