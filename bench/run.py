@@ -671,6 +671,57 @@ def teach(repeats, tmp, taught=5, held=50, style_digits=20_000):
     return rows, raw
 
 
+def writers(count=12, taught=5, held=20, pool=20, seed=7):
+    """Teaching the shipped model one synthetic writer's hand (styles.writer), for `count` writers: `taught`
+    drawings per digit, then `held` more per digit of the same writer and a pool of `pool` other writers (5 per
+    digit) read, at once (fine_tune with epochs=0: the memory alone) and taught (fine_tune: the network trained,
+    then the memory); MNIST's test set after each. Per digit: the mean over the writers."""
+    import mnist_cnn as mc
+    from mnist_cnn import styles
+
+    (x_train, y_train), (x_test, y_test) = mc.load_mnist()
+    shipped = mc.load_model()
+    mnist = mc.evaluate(shipped, x_test, y_test).accuracy
+    pool_x, pool_y, _ = styles.writer_pool(pool, 5, seed + 1)
+    rng = np.random.default_rng(seed)
+    results = {"network": [], "at once": [], "taught": []}
+    for i in range(count):
+        hand = styles.writer(rng)
+        x, y = styles.writer_set(hand, taught, rng)
+        own = styles.writer_set(hand, held, rng)
+        for mode in results:
+            model = mc.copy_model(shipped)
+            start = time.perf_counter()
+            if mode != "network":
+                mc.fine_tune(model, x, y, replay=(x_train, y_train), epochs=0 if mode == "at once" else None, seed=i)
+            seconds = time.perf_counter() - start
+            read = mc.evaluate(model, *own)
+            results[mode].append({"own": read.accuracy, "per_digit": read.per_class.tolist(), "seconds": seconds,
+                                  "pool": mc.evaluate(model, pool_x, pool_y).accuracy,
+                                  "mnist": mc.evaluate(model, x_test, y_test).accuracy})
+            print(f"  writer {i} {hand.styles} {mode}: {read.accuracy:.1%}, pool {results[mode][-1]['pool']:.1%}, "
+                  f"MNIST {results[mode][-1]['mnist']:.2%}, {seconds:.1f} s", file=sys.stderr)
+    rows = []
+    for mode, runs in results.items():
+        digits = np.mean([r["per_digit"] for r in runs], axis=0)
+        own = float(np.mean([r["own"] for r in runs]))
+        drop = [(mnist - r["mnist"]) * 100 for r in runs]
+        said = {"network": "the shipped model as it is", "at once": "at once (the memory, no training)",
+                "taught": "taught (Teach the model: trained, then the memory)"}[mode]
+        rows += [
+            row(f"{said}: the writer's other drawings ({count} writers, {taught} taught per digit)", own, None,
+                "" if mode == "network" else ">= 95 %", None if mode == "network" else own >= 0.95, "%"),
+            row("  per digit 0-9", " ".join(f"{d:.0%}" for d in digits), None, "" if mode == "network" else
+                "each >= 85 %", None if mode == "network" else digits.min() >= 0.85, ""),
+            row("  other writers' drawings (pool)", float(np.mean([r["pool"] for r in runs])), None, "", None, "%"),
+        ]
+        if mode != "network":
+            rows += [row("  MNIST test points lost (median / worst)", f"{np.median(drop):.2f} / {max(drop):.2f}",
+                         None, "<= 0.3", max(drop) <= 0.3, ""),
+                     row("  time (median)", float(np.median([r["seconds"] for r in runs])), None, "", None, "s")]
+    return rows, {"mnist": mnist, **results}
+
+
 STYLE_SETS = {
     "european": "styles.EUROPEAN: a flagged 1, a crossed 7, a straight 9, an open 4, plain others",
     "other": "one other style per digit: 1 with a base, hooked 7, looped 2, curved 9, ...",
@@ -909,7 +960,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     parts = ["epoch", "drawing", "browser", "memory", "load", "sessions", "best", "explain", "teach", "photos",
-             "styles", "uploads"]
+             "styles", "uploads", "writers"]
     parser.add_argument("--only", nargs="+", choices=parts, default=parts, help="drawing includes the gallery")
     parser.add_argument("--before", type=Path, help="styles: the model the shipped one replaced (a .keras file)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
@@ -934,6 +985,8 @@ def main():
                 new, raw[name] = explain(args.repeats)
             elif name == "teach":
                 new, raw[name] = teach(args.repeats, Path(tmp))
+            elif name == "writers":
+                new, raw[name] = writers()
             elif name == "photos":
                 new, raw[name] = photos(args.repeats)
             elif name == "uploads":

@@ -339,3 +339,45 @@ def test_the_set_removes_clears_downloads_and_takes_uploads(app, mnist, encode):
     app.button(key="clear_handwriting").click().run()
     assert handwriting(app) == [] and app.button(key="teach").disabled
 
+
+
+def headline(at):
+    return next(m.value for m in at.markdown if m.value.startswith("### "))
+
+
+def test_a_correction_changes_the_next_answer_at_once(app, mnist, encode):
+    _, (x_test, _) = mnist
+    picture = encode(255 - np.kron(x_test[0], np.ones((4, 4), np.uint8)))
+    app.file_uploader(key="digit_upload").set_value(("digit.png", picture, "image/png")).run()
+    shipped = session.shipped_model()
+    read = mnist_cnn.canvas_to_mnist(mnist_cnn.read_image(picture))
+    runner_up = int(np.argsort(mnist_cnn.predict_proba(shipped, read[None])[0])[-2])
+    assert f"**{runner_up}**" not in headline(app)
+    digest = weights_digest(shipped)
+    app.button_group(key="correct_upload").set_value(runner_up).run()  # "Wrong? It's a ..."
+    assert not app.exception and handwriting(app) == [runner_up]
+    assert headline(app).startswith((f"### It's a **{runner_up}**", f"### A **{runner_up}**"))  # no teaching pressed
+    own = app.session_state["model"]
+    assert own is not shipped and mnist_cnn.remembered(own) == 1 and weights_digest(shipped) == digest
+    app.button(key="clear_handwriting").click().run()  # the memory follows the set
+    assert mnist_cnn.remembered(own) == 0 and f"**{runner_up}**" not in headline(app)
+
+
+def test_a_convention_question_is_asked_and_one_tap_teaches_it(app, encode):
+    from mnist_cnn import styles
+
+    rng, shipped = np.random.default_rng(0), session.shipped_model()
+    for _ in range(60):  # long-flagged 1s: MNIST's writers drew 7s so, and the shipped model hesitates on many
+        page = styles.draw_canvas(1, "long-flag", rng)
+        proba = mnist_cnn.predict_proba(shipped, mnist_cnn.canvas_to_mnist(page)[None])[0]
+        question = mnist_cnn.convention_question(proba)
+        if question:
+            break
+    app.file_uploader(key="digit_upload").set_value(("one.png", encode(page), "image/png")).run()
+    assert not app.exception
+    assert headline(app) == f"### A **{question[0]}** or a **{question[1]}**?"
+    asked = app.button_group(key="question_upload")
+    assert sorted(asked.options) == ["1", "7"]
+    asked.set_value(1).run()  # one tap
+    assert not app.exception and handwriting(app) == [1]
+    assert headline(app).startswith("### It's a **1**")  # the same drawing, read the writer's way at once

@@ -406,9 +406,9 @@ def test_on_a_phone_touch_draws_corrects_teaches_and_clears(browser, server, tmp
     digits.get_by_role("radio", name="1", exact=True).tap()  # "Wrong? It's a 1": recorded, and the canvas clears
     expect(prompt).to_be_visible()
     expect(page.locator("h2", has_text="Your handwriting")).to_have_text("Your handwriting (1 drawing)")
-    touch(page, SEVEN)
-    expect(page.locator("h3")).to_contain_text("It's a 7")
-    digits.get_by_role("radio", name="7", exact=True).tap()  # a right answer, confirmed
+    touch(page, SEVEN)  # the same 7 again: the correction took at once, before any teaching
+    expect(page.locator("h3")).to_contain_text("It's a 1")
+    digits.get_by_role("radio", name="7", exact=True).tap()  # a 7 after all
     expect(page.locator("h2", has_text="Your handwriting")).to_have_text("Your handwriting (2 drawings)")
 
     key(page, "teach").tap()

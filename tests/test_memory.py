@@ -20,7 +20,7 @@ def accuracy(model, x, y):
 
 def test_a_remembered_drawing_changes_the_next_answer_and_forgetting_restores_the_network(trained, small):
     model = mnist_cnn.copy_model(trained)
-    _, (x_test, y_test) = small
+    _, (x_test, _) = small
     image = x_test[:1]
     before, test_before = mnist_cnn.predict_proba(model, image)[0], mnist_cnn.predict_proba(model, x_test)
     wrong = int(np.argsort(before)[-2])  # a correction to its runner-up, as a writer's convention would be
