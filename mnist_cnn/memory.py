@@ -35,7 +35,7 @@ MAX_MEMORY = 100  # prototypes kept at most: 1.3 MB of float32 for the shipped m
 
 def remember(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> int:
     """Make the drawings `images` (N, 28, 28[, 1], in [0, 1]) with `labels` the model's memory, in place,
-    replacing any it had; return how many it keeps (0 for a model not made by build_model: no memory).
+    replacing any it had; return how many it keeps (0 for a model not made by build_model, or with no room: no memory).
 
     At most MAX_MEMORY are kept, and no more than the parameter limit leaves room for: those the network itself
     reads least surely (its probability of the drawing's label, lowest first). No drawings: no memory.
@@ -51,7 +51,7 @@ def remember(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> int:
     room = (MAX_PARAMS - model.count_params()) // (features + 1 + NUM_CLASSES)
     keep = min(len(x), MAX_MEMORY, room)
     if keep < 1:
-        raise ValueError(f"the model has no room for a memory under the {MAX_PARAMS:,}-parameter limit")
+        return 0  # a design at the parameter limit has no room for one: teaching is then the fine-tune alone
     sure = predict_proba(model, x)[np.arange(len(y)), y]
     kept = np.sort(np.argsort(sure, kind="stable")[:keep])
     embedding = _embedding(model, x[kept])
