@@ -101,6 +101,9 @@ def answer(image: np.ndarray | None, blank: str, key: str,
         pictures, captions = [stages.flattened, stages.ink, *pictures], ["background removed", "ink found", *captions]
         alt = ["background removed", "ink found", *alt]
         steps_said = f"the photo with its light, shadows and printed lines taken out, the digit's ink, {steps_said}"
+        if stages.sheet is not None:  # a sheet on a desk: the sheet found first, then the steps on it alone
+            pictures, captions, alt = [stages.sheet, *pictures], ["the sheet found", *captions], ["sheet", *alt]
+            steps_said = f"the sheet found on the desk (outlined), read alone: {steps_said}"
     with steps:
         st.caption(f"What the model sees, step by step: {steps_said}")
         digit_grid(pictures, captions, size=140, alt=alt)

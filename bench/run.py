@@ -761,10 +761,14 @@ def _rss(field, pid="self"):
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith(field))) / 1024
 
 
-def photos(repeats, count=2000, calls=200):
+def photos(repeats, count=2000, calls=200, desk_count=400):
     """Photos of test digits on paper (bench/photos.py, seed 0) read by the shipped model: against the same digits
     clean, and against the picture path before photos were handled (the reference here, kept in bench/photos.py);
-    then canvas_to_mnist's time on photos and on 280x280 canvases, both paths alternated, medians of N runs."""
+    then canvas_to_mnist's time on photos and on 280x280 canvases, both paths alternated, medians of N runs.
+    Then photos of a sheet on a desk (bench/photos.py desk_set, test digits, seed 0), per digit, against the photo
+    path without the sheet found (paper.find_sheet left out), and the time a desk photo takes."""
+    from unittest import mock
+
     import cv2
 
     import mnist_cnn as mc
@@ -828,7 +832,54 @@ def photos(repeats, count=2000, calls=200):
     raw = {"clean_accuracy": clean, "after": after.tolist(), "before": before.tolist(), "blank_after": blank_after,
            "blank_before": blank_before, "by_kind": by_kind,
            "times_ms": {f"{what}/{path}": np.array(v).tolist() for (what, path), v in times.items()}}
-    return rows, raw
+    desk_rows, raw["desk"] = _desk(model, x_test[:desk_count], y_test[:desk_count], repeats, mock)
+    return rows + desk_rows, raw
+
+
+def _desk(model, digits, labels, repeats, mock):
+    """photos' desk rows: a sheet on a desk, read with the sheet found and without it (the path before); the
+    tuning was done on desk_set(training digits, seed=1), never on these."""
+    import mnist_cnn as mc
+    from bench.photos import desk_set
+
+    pictures, conditions = desk_set(digits, labels, seed=0)
+
+    def right(read):
+        read = [read(p) for p in pictures]
+        inputs = np.stack([np.zeros((28, 28), np.float32) if r is None else r for r in read])
+        return mc.predict_proba(model, inputs).argmax(axis=1) == labels
+
+    after = right(mc.canvas_to_mnist)
+    with mock.patch("mnist_cnn.drawing.find_sheet", return_value=None):
+        before = right(mc.canvas_to_mnist)
+    ms = []
+    for _ in range(repeats):
+        run = []
+        for p in pictures[:100]:
+            start = time.perf_counter()
+            mc.canvas_to_mnist(p)
+            run.append((time.perf_counter() - start) * 1000)
+        ms.append(np.percentile(run, [50, 95]))
+    p50, p95 = np.median(ms, axis=0)
+    n = len(labels)
+    rows = [row(f"desk photos of {n} test digits read right (reference: without the sheet found)",
+                float(after.mean()), float(before.mean()), ">= 97 %", after.mean() >= 0.97, "%")]
+    rows += [row(f"  digit {d}", float(after[labels == d].mean()), float(before[labels == d].mean()), "", None, "%")
+             for d in range(mc.NUM_CLASSES)]
+    kinds = {f"{field} {value}": [getattr(c, field) == value for c in conditions]
+             for field, values in (("desk", ("wood", "dark", "grey", "light")), ("pen", ("blue", "black", "pencil")))
+             for value in values}
+    kinds["drawn strokes (styles.draw_canvas)"] = [c.strokes for c in conditions]
+    by_kind = {}
+    for kind, mask in kinds.items():
+        mask = np.array(mask)
+        by_kind[kind] = {"count": int(mask.sum()), "after": float(after[mask].mean()),
+                         "before": float(before[mask].mean())}
+        rows.append(row(f"  {kind} ({mask.sum()})", by_kind[kind]["after"], by_kind[kind]["before"], "", None, "%"))
+    rows += [row("canvas_to_mnist on a desk photo, p50 of 100", float(p50), None, "", None, "ms"),
+             row("canvas_to_mnist on a desk photo, p95 of 100", float(p95), None, "", None, "ms")]
+    return rows, {"after": after.tolist(), "before": before.tolist(), "labels": labels.tolist(), "by_kind": by_kind,
+                  "times_ms": np.array(ms).tolist()}
 
 
 def uploads(repeats, tmp):

@@ -14,6 +14,9 @@ bounding box, its longest side scaled to 20 px, placed in 28x28 with its centre 
   frame's edges, with the parts near it (a 5's bar, a 4's second stroke); then once more with the background's
   kernel fitted to the strokes found, which follows a shadow's edge more closely. Stages.flattened and
   Stages.ink show the two new steps.
+- A photo of a sheet lying on a desk in view (paper.find_sheet): the steps above on the sheet alone (warped onto
+  its own aspect where its four corners are in view, the desk filled in with the paper's light), its ink darker
+  than it; the whole picture as before if the digit found reaches the desk. Stages.sheet shows the sheet found.
 """
 
 import io
@@ -27,6 +30,7 @@ from PIL import ExifTags, Image, ImageOps, JpegImagePlugin, PngImagePlugin, Tiff
 
 from .data import INPUT_SHAPE
 from .errors import ImageError
+from .paper import find_sheet
 
 # Pillow keeps up to 64 MB of a PNG's decompressed text chunks as it opens it: 60 zTXt chunks of 1 MB in a 63 KB
 # file took +61 MB before any size was checked. The app reads no text; a photo's metadata stays well within these.
@@ -63,6 +67,7 @@ LINE_SPAN = 0.6  # ...over this share of the page's width (rows) or height (colu
 LINE_WIDTH = 0.035  # ...at most this thick, as a share of the shorter side (10 px in 280)...
 LINE_CAP = 1.5  # ...is taken away, up to this many times the line's median strength
 POLARITY_NOISE = 8  # grey levels of noise left out when weighing marks darker and lighter than the paper
+OUTLINED_DIM = 0.6  # Stages.sheet: the photo at this share of its light, so the outline drawn at 1 stands out
 
 
 @dataclass(frozen=True)
@@ -70,13 +75,15 @@ class Stages:
     """The preprocessing steps, for showing: each a float32 image in [0, 1], ink bright.
 
     `flattened` and `ink` are set only when the picture was read as a photo (its background is not one flat
-    level, see canvas_stages); a canvas drawing or a clean picture leaves them None."""
+    level, see canvas_stages); a canvas drawing or a clean picture leaves them None. `sheet` is set only when a
+    photo was read on a sheet found lying on a desk (then `flattened` and `ink` are the sheet's, not the photo's)."""
 
     crop: np.ndarray  # the ink's bounding box, at the input's resolution (a photo's: at most WORK px a side)
     box: np.ndarray  # the crop with its longest side scaled to 20 px
     centred: np.ndarray  # (28, 28): the box placed with its centre of mass at the centre; what the model sees
     flattened: np.ndarray | None = None  # a photo with its light, shadows and printed lines removed: ink strength
     ink: np.ndarray | None = None  # a photo's digit found in it: the mask of the ink kept (1), the rest 0
+    sheet: np.ndarray | None = None  # a photo of a sheet on a desk: the photo dimmed, the sheet's outline drawn
 
     @property
     def photo(self) -> bool:
@@ -147,15 +154,33 @@ def _flat(border, background):
 
 def _photo(grey):
     """A photo of a digit on paper: the paper's light divided out, printed lines taken away, the main connected
-    ink kept; None if there is none."""
+    ink kept; None if there is none. A sheet lying on a desk (paper.find_sheet) is read on the sheet alone, and
+    the picture as a whole if no digit is found there or the digit found reaches the part filled in."""
     h, w = grey.shape
     scale = WORK / max(h, w)
     if scale < 1:  # a phone's 12 MP: the digit needs far fewer pixels, and every step below gets faster
         grey = cv2.resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-        h, w = grey.shape
+    sheet = find_sheet(grey)
+    if sheet is None:
+        return _page(grey, None)
+    stages = _page(sheet.page, _outlined(grey, sheet.outline))
+    # the digit is written on the sheet: ink reaching what was filled in means the sheet found is cut short (the
+    # lit part of a page with a shadow across it); then the whole picture is read, its ink darker than the paper
+    if stages is not None and not (stages.ink.astype(bool) & ~cv2.erode(
+            sheet.kept.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)).any():
+        return stages
+    return _page(grey, None, dark=stages is not None)
+
+
+def _page(grey, outline, dark=False):
+    """_photo's steps on a page (the photo, or the sheet found in it, with `outline` its Stages.sheet); `dark`:
+    the ink is known to be darker than the paper."""
+    h, w = grey.shape
     smooth = cv2.medianBlur(grey, 5)  # sensor noise and JPEG speckle gone, edges kept
     k = max(15, min(h, w) // PAPER_KERNEL) | 1
-    if not _dark_ink(smooth, k):  # light ink on a dark board: made dark ink on light paper
+    if not dark and not _dark_ink(smooth, k):  # light ink on a dark board: made dark ink on light paper
+        if outline is not None:  # a sheet's ink is darker than it: what was found is no sheet on a desk
+            return None
         grey, smooth = 255 - grey, 255 - smooth
     page = grey.astype(np.float32)
     found = _found(page, smooth, k)
@@ -174,7 +199,16 @@ def _photo(grey):
     ink = np.where(near, strength, 0).astype(np.float32)
     peak = float(ink.max())
     return _fitted(ink, peak, (mask & (ink >= INK_LEVEL * peak)).astype(np.uint8),
-                   flattened=np.clip(strength / peak, 0, 1).astype(np.float32), ink=mask.astype(np.float32))
+                   flattened=np.clip(strength / peak, 0, 1).astype(np.float32), ink=mask.astype(np.float32),
+                   sheet=outline)
+
+
+def _outlined(grey, outline):
+    """The photo dimmed, with the sheet's outline drawn over it in full light: the sheet found (Stages.sheet)."""
+    picture = (grey.astype(np.float32) / 255 * OUTLINED_DIM).astype(np.float32)
+    width = max(1, round(max(grey.shape) / 170))
+    cv2.polylines(picture, [np.round(outline).astype(np.int32)], True, 1.0, width, cv2.LINE_AA)
+    return picture
 
 
 def _dark_ink(smooth, k):
