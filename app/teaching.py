@@ -51,31 +51,40 @@ def drawings() -> tuple[Drawing, ...]:
 
 
 def setup() -> None:
-    """Once at the top of the page: the digit buttons' size, the set made the model's memory if it changed (so a
-    correction takes at once, before the next answer), and a toast for drawings just added."""
+    """Once at the top of the page: the digit buttons' size, the set made the model's memory if it is not yet (the
+    server had no room when it changed), and a toast for drawings just added."""
     st.html(STYLE)
-    _remember(drawings())
+    if waiting := _remember(drawings()):
+        st.warning(f"{waiting} Your corrections stay in your set; the model learns them when a place is free.",
+                   icon=":material/hourglass_disabled:")
     if message := st.session_state.pop(ADDED, None):
         st.toast(message, icon=":material/add_task:")
 
 
-def _remember(items: tuple[Drawing, ...]) -> None:
+def _keep(items: tuple[Drawing, ...]) -> None:
+    """The set becomes `items` (in a widget's callback, before the script reruns), and the model's memory with it:
+    the model card and the next answer, both drawn after, see it."""
+    st.session_state[SET] = items
+    _remember(items)
+
+
+def _remember(items: tuple[Drawing, ...]) -> str | None:
     """Teaching at once (fine_tune with epochs=0: no training): the session model's memory becomes the set. The
-    first correction makes the session a model of its own; if the server has no room, the set waits for one."""
+    first correction makes the session a model of its own; if the server has no room, the set waits for one (the
+    reason is returned)."""
     state, ids = st.session_state, tuple(d.id for d in items)
     if state.get(REMEMBERED, ()) == ids or (not items and session.is_shipped()):
-        return
+        return None
     try:
         model = session.own_model(stop=False)
     except session.ServerFull as e:
-        st.warning(f"{e} Your corrections stay in your set; the model learns them when a place is free.",
-                   icon=":material/hourglass_disabled:")
-        return
+        return str(e)
     if items:
         mc.fine_tune(model, *_arrays(items), epochs=0)
     else:
         mc.forget(model)
     state[REMEMBERED] = ids
+    return None
 
 
 def correction(key: str, then: Callable[[], None] | None = None) -> Callable[[np.ndarray], None]:
@@ -107,7 +116,7 @@ def _add(image: np.ndarray, key: str, then: Callable[[], None] | None) -> None:
     if len(items) >= MAX_DRAWINGS:
         state[UPLOAD_ERROR] = f"Your set is full ({MAX_DRAWINGS:,} drawings): remove some first."
     else:
-        state[SET] = (*items, new)
+        _keep((*items, new))
         state[ADDED] = f"Added as a {label}: {_count(len(drawings()))} in your set."
     if then:
         then()
@@ -133,7 +142,7 @@ def panel() -> None:
         disabled=not items, width="stretch",
     )
     with middle.popover("Clear all", icon=":material/delete_sweep:", disabled=not items, width="stretch"):
-        st.button(f"Remove all {_count(len(items))}", key="clear_handwriting", on_click=state.pop, args=(SET, None))
+        st.button(f"Remove all {_count(len(items))}", key="clear_handwriting", on_click=_keep, args=((),))
     right.file_uploader("Add drawings from a .npz", type=["npz"], key="handwriting_upload", on_change=_take_upload)
     _teach(items)
 
@@ -151,7 +160,7 @@ def _row(digit: int, mine: list[Drawing]) -> None:
 
 
 def _remove(drawing_id: int) -> None:
-    st.session_state[SET] = tuple(d for d in drawings() if d.id != drawing_id)
+    _keep(tuple(d for d in drawings() if d.id != drawing_id))
 
 
 def _take_upload() -> None:
@@ -168,7 +177,7 @@ def _take_upload() -> None:
         state[UPLOAD_ERROR] = (f"{file.name} has {_count(len(images))} and your set {len(drawings()):,}: together "
                                f"more than the {MAX_DRAWINGS:,} a set holds.")
         return
-    state[SET] = (*drawings(), *(_drawing(image, label) for image, label in zip(images, labels, strict=True)))
+    _keep((*drawings(), *(_drawing(image, label) for image, label in zip(images, labels, strict=True))))
     state[ADDED] = f"Added {_count(len(images))} from {file.name}: {_count(len(drawings()))} in your set."
 
 

@@ -9,6 +9,7 @@ import streamlit as st
 
 import mnist_cnn as mc
 from app import charts, keep, session
+from mnist_cnn.memory import memory_params
 
 UNSURE = 0.6  # below this confidence the answer is shown as a guess
 WHY = "explain"  # the session-state key of the "Why?" switch
@@ -37,8 +38,9 @@ def model_card() -> None:
     with st.sidebar.container(border=True, key="model_card"):
         st.markdown(f"**Model: `{model.name}`**  \n{state.origin}")
         st.markdown(
-            f"- parameters: {model.count_params():,}\n- epochs trained: {epochs}\n"
+            f"- parameters: {model.count_params() - memory_params(model):,}\n- epochs trained: {epochs}\n"
             f"- test accuracy: {'not measured yet' if accuracy is None else f'{accuracy:.2%}'}"
+            + (f"\n- memory: {n} taught drawing{'s' * (n != 1)}" if (n := mc.remembered(model)) else "")
         )
         keep.note()
 

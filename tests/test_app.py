@@ -359,8 +359,10 @@ def test_a_correction_changes_the_next_answer_at_once(app, mnist, encode):
     assert headline(app).startswith((f"### It's a **{runner_up}**", f"### A **{runner_up}**"))  # no teaching pressed
     own = app.session_state["model"]
     assert own is not shipped and mnist_cnn.remembered(own) == 1 and weights_digest(shipped) == digest
+    assert "memory: 1 taught drawing" in card(app) and "parameters: 125,354" in card(app)  # the network's own
     app.button(key="clear_handwriting").click().run()  # the memory follows the set
     assert mnist_cnn.remembered(own) == 0 and f"**{runner_up}**" not in headline(app)
+    assert "memory:" not in card(app)
 
 
 def test_a_convention_question_is_asked_and_one_tap_teaches_it(app, encode):

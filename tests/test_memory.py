@@ -68,6 +68,21 @@ def test_a_memory_is_saved_vetted_and_loaded_and_training_leaves_it_alone(traine
     assert mnist_cnn.explain(loaded, held_x[0]).target in range(10)  # explained through the network's logits
 
 
+def test_a_memory_kept_from_mnist_leaves_its_digits_of_another_label_alone(trained, small):
+    _, (x_test, y_test) = small
+    sevens = x_test[y_test == 7][:40]
+    network = mnist_cnn.predict_proba(trained, sevens).argmax(axis=1)
+    model = mnist_cnn.copy_model(trained)
+    mnist_cnn.remember(model, sevens[:1], np.array([1]))  # a 7 taught as a 1: a flagged 1 like MNIST's 7s
+    taken = mnist_cnn.predict_proba(model, sevens[1:]).argmax(axis=1) != network[1:]
+    assert mnist_cnn.predict_proba(model, sevens[:1]).argmax() == 1 and taken.any()  # 7s like it read as 1
+    mnist_cnn.remember(model, sevens[:1], np.array([1]), against=(sevens[1:], np.full(39, 7)))
+    np.testing.assert_array_equal(mnist_cnn.predict_proba(model, sevens[1:]).argmax(axis=1), network[1:])
+    assert mnist_cnn.predict_proba(model, sevens[:1]).argmax() == 1  # the drawing taught is still read as taught
+    mnist_cnn.remember(model, sevens[:1], np.array([1]), against=(sevens[1:], np.full(39, 1)))  # the same digit
+    assert mnist_cnn.predict_proba(model, sevens[1:]).argmax(axis=1).tolist() != network[1:].tolist()
+
+
 def test_at_most_max_memory_are_kept_the_least_sure_first(trained, small, monkeypatch):
     monkeypatch.setattr(memory, "MAX_MEMORY", 5)
     model = mnist_cnn.copy_model(trained)

@@ -91,7 +91,7 @@ def test_teach_measures_on_held_out_drawings_and_reports_progress(shipped, mnist
     assert lesson.test_after >= lesson.test_before - 0.01
     last = mnist_cnn.training_log(model)[-1]
     assert last["taught"] == 40 and last["test_accuracy"] == lesson.test_after
-    assert seen and seen[-1].done == seen[-1].total  # 40 drawings x 8 + 40 x 32 replayed, in batches
+    assert seen and seen[-1].done == seen[-1].total  # 40 drawings x 8 + 40 x REPLAY_PER_DRAWING replayed, in batches
 
 
 GOOD = np.full((3, 28, 28), 0.5, np.float32), np.array([1, 7, 9])
