@@ -14,9 +14,11 @@ bounding box, its longest side scaled to 20 px, placed in 28x28 with its centre 
   frame's edges, with the parts near it (a 5's bar, a 4's second stroke); then once more with the background's
   kernel fitted to the strokes found, which follows a shadow's edge more closely. Stages.flattened and
   Stages.ink show the two new steps.
-- A photo of a sheet lying on a desk in view (paper.find_sheet): the steps above on the sheet alone (warped onto
-  its own aspect where its four corners are in view, the desk filled in with the paper's light), its ink darker
-  than it; the whole picture as before if the digit found reaches the desk. Stages.sheet shows the sheet found.
+- A photo of a sheet lying on a desk in view (paper.find_sheet, a hard shadow's edge across it lifted first): the
+  steps above on the sheet alone (warped onto its own aspect where its four corners are in view, the desk filled
+  in with the paper's light), its ink darker than it, a fainter digit allowed (SHEET_CONTRAST); if the digit
+  found reaches the desk, the sheet as the next readings found it, and last the whole picture as before.
+  Stages.sheet shows the sheet read.
 """
 
 import io
@@ -37,6 +39,7 @@ from .paper import find_sheet
 PngImagePlugin.MAX_TEXT_CHUNK, PngImagePlugin.MAX_TEXT_MEMORY = 2**20, 2**22
 
 MIN_CONTRAST = 32  # grey levels ink must stand above the background; less is a blank page
+SHEET_CONTRAST = 20  # ...on a sheet found on a desk: pencil in its shadow stood 27-31 levels above the paper
 INK_LEVEL = 0.3  # share of the strongest ink that counts towards the bounding box (drops paper noise)
 FLOOR = 0.1  # share of the strongest ink below which a pixel is background
 BOX = 20  # MNIST fits each digit's longest side to 20 px...
@@ -154,8 +157,9 @@ def _flat(border, background):
 
 def _photo(grey):
     """A photo of a digit on paper: the paper's light divided out, printed lines taken away, the main connected
-    ink kept; None if there is none. A sheet lying on a desk (paper.find_sheet) is read on the sheet alone, and
-    the picture as a whole if no digit is found there or the digit found reaches the part filled in."""
+    ink kept; None if there is none. A sheet lying on a desk (paper.find_sheet) is read on the sheet alone, then
+    on the sheet as other readings found it (Sheet.others), and the picture as a whole if no digit is found on
+    them or the digit found reaches the part filled in."""
     h, w = grey.shape
     scale = WORK / max(h, w)
     if scale < 1:  # a phone's 12 MP: the digit needs far fewer pixels, and every step below gets faster
@@ -163,13 +167,16 @@ def _photo(grey):
     sheet = find_sheet(grey)
     if sheet is None:
         return _page(grey, None)
-    stages = _page(sheet.page, _outlined(grey, sheet.outline))
-    # the digit is written on the sheet: ink reaching what was filled in means the sheet found is cut short (the
-    # lit part of a page with a shadow across it); then the whole picture is read, its ink darker than the paper
-    if stages is not None and not (stages.ink.astype(bool) & ~cv2.erode(
-            sheet.kept.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)).any():
-        return stages
-    return _page(grey, None, dark=stages is not None)
+    found = False
+    for candidate in (sheet, *sheet.others):
+        stages = _page(candidate.page, _outlined(grey, candidate.outline))
+        found |= stages is not None
+        # the digit is written on the sheet: ink reaching what was filled in means the sheet found is cut short (a
+        # shadow's edge taken for the sheet's); then the next reading's sheet, and last the whole picture is read
+        if stages is not None and not (stages.ink.astype(bool) & ~cv2.erode(
+                candidate.kept.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)).any():
+            return stages
+    return _page(grey, None, dark=found)
 
 
 def _page(grey, outline, dark=False):
@@ -178,10 +185,8 @@ def _page(grey, outline, dark=False):
     h, w = grey.shape
     smooth = cv2.medianBlur(grey, 5)  # sensor noise and JPEG speckle gone, edges kept
     k = max(15, min(h, w) // PAPER_KERNEL) | 1
-    if not dark and not _dark_ink(smooth, k):  # light ink on a dark board: made dark ink on light paper
-        if outline is not None:  # a sheet's ink is darker than it: what was found is no sheet on a desk
-            return None
-        grey, smooth = 255 - grey, 255 - smooth
+    if not dark and outline is None and not _dark_ink(smooth, k):  # light ink on a dark board: made dark ink on
+        grey, smooth = 255 - grey, 255 - smooth  # light paper (a sheet's ink is darker than it)
     page = grey.astype(np.float32)
     found = _found(page, smooth, k)
     if found is None:
@@ -193,7 +198,8 @@ def _page(grey, outline, dark=False):
     if fitted < k:
         found = _found(page, smooth, fitted) or found
     strength, contrast, mask = found
-    if float(contrast[mask].max()) < MIN_CONTRAST:  # in grey levels, as for a drawing: else a blank page
+    # in grey levels, as for a drawing: else a blank page (a sheet's pencil in its shadow may be fainter)
+    if float(contrast[mask].max()) < (MIN_CONTRAST if outline is None else SHEET_CONTRAST):
         return None
     near = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)  # the strokes' soft edges
     ink = np.where(near, strength, 0).astype(np.float32)

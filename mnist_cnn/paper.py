@@ -5,20 +5,23 @@
                                   # in view, else cropped to it; the desk around it filled in with the paper's light
     sheet.kept                    # the part of `page` that is the sheet (the rest was filled in)
     sheet.outline                 # the sheet's outline in the photo, (N, 2) float32 points
+    sheet.others                  # the sheet as the next readings found it, for drawing._photo to try in turn
 
-The sheet is lighter than the desk, so it is looked for among bright regions (Otsu's threshold on a reduced copy,
-its ink and printed lines closed over and blurred). A hard shadow cuts such a region along a straight line, as the
-sheet's own edge does; each side is therefore also tried as a shadow's edge (the light past it lifted by the step
-across it) and the region grown past it kept where it grows as a sheet does (convex, its other sides continued).
-A region is no sheet where the digit's ink crosses one of its sides (a sheet's edge never cuts the digit on it),
-where lifting a side leaves the whole picture one paper (a shadow across a page that fills the photo), or where
-the light does not fall clearly beyond its sides. BENCHMARKS.md, "Photos of a sheet on a desk (issue 22)": what
-each rule was worth, measured on desk photos of MNIST training digits (bench/photos.py desk_set, seed 1).
-drawing._photo reads the digit on `page` as on any photo of paper, and the whole picture if the digit found there
-reaches the part filled in.
+The sheet is lighter than the desk, so it is the brightest region (Otsu's threshold on a reduced copy, its ink
+and printed lines closed over and blurred), or the brighter part of it (a light desk). A hard shadow would cut
+that region along its edge, so it is lifted first: a shadow's edge is a straight line across the whole frame with
+one step of light all along it, over paper and desk alike (a sheet's edge ends at the sheet's corners, or steps
+by the desk's grain). Each such line is lifted in turn (the light beyond it
+divided by its step), then none: the readings whose region has a sheet's shape (convex, of a size to hold a
+digit), no ink across its sides (a sheet's edge never cuts the digit on it) and the light falling clearly beyond
+them give the sheet and its others. A shadow lifted that leaves one paper with no edge means the page fills the
+picture: then the lit part alone is no sheet. BENCHMARKS.md, "Photos of a sheet on a desk (issue 22)": what each
+rule was worth, measured on desk photos of MNIST training digits (bench/photos.py desk_set, seeds 1 and 2).
+drawing._photo reads the digit on `page` as on any photo of paper (its ink darker), then on each of `others`,
+and the whole picture if the digit found on each reaches the part filled in.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -28,15 +31,18 @@ BLUR = 0.015  # Gaussian sigma before the threshold, a share of the longer side:
 MIN_SHEET = 0.12  # the sheet covers at least this share of the picture (a smaller one holds no readable digit)...
 MAX_SHEET = 0.93  # ...and at most this: above, the desk is a sliver and the picture is paper as before
 MIN_DESK = 0.05  # ...and what is left out is at least this share of it
-CONTAINS = 0.9  # a region grown past a shadow keeps this share of the region it grew from
-GROWN = 1.08  # ...and is larger than it by this factor (else the side was no shadow)
 MIN_SIDE = 0.08  # a side shorter than this share of the longer side is a rounded corner, not an edge
 STEP_AT = 6  # px (at LOOK) either side of a side where its step of light is measured: past the blur
-MIN_STEP, MAX_STEP = 0.2, 0.95  # a shadow leaves 20-95 % of the light (as JPEG encodes it): else no shadow
-ALONG = 4  # px (at LOOK): a side within this of another's line continues it
-PAST = 0.25  # a side's line is followed this share of its length past each end...
-MIN_PAST = 5  # px (at LOOK): a line followed less far than this past an end cannot show that it stops
-CONTINUES = 0.9  # ...and continues there if the light beyond it is below this share of the light before it
+MIN_STEP, MAX_STEP = 0.5, 0.95  # a shadow leaves 50-95 % of the light as JPEG encodes it (~22-90 % of it): a
+# dark desk beside the sheet steps further (0.25-0.5); at 0.2 it was lifted as a shadow (BENCHMARKS.md)
+ALONG = 4  # px (at LOOK): a line whose ends lie within this of another's is the same line
+CANNY = (10, 30)  # Canny's thresholds on the blurred reading: a shadow's step of 15 % at paper's light passes
+VOTES = 0.25  # a shadow's line gathers Hough votes from at least this share of the shorter side...
+MAX_LINES = 12  # ...and is among the strongest this many lines
+MIN_CHORD = 0.4  # a shadow's edge runs across the frame: at least this share of the shorter side in view...
+STEADY, MIN_STEADY = 0.06, 0.75  # ...with its step within 6 % of its median at 75 % of the points along it...
+MIN_CALM = 0.3  # ...where no other edge crosses it (the light either side steady along it): 30 % of them at least
+# (0.5 left out shadows crossing two of the sheet's edges in a small frame)
 CONVEX = 0.9  # the region fills at least this share of its convex hull: a sheet, not a blob of light and desk
 SHEET_STEP = 0.93  # beyond the sheet's sides the light falls to at most this share (a light desk: ~0.9)
 CROSS, CROSS_INK = 3, 0.15  # ink taking 15 % of the light 3 px (at LOOK) both sides of a side crosses it (printed
@@ -46,6 +52,8 @@ INK = 11  # px (at LOOK): ink and printed lines narrower than this are closed ov
 CORNER_EPS = 0.03  # approxPolyDP's tolerance, a share of the hull's perimeter: four corners for a sheet's outline
 EDGE = 2  # px (at LOOK) from the frame's edge: a corner there is the frame's, not the sheet's
 INSET = 0.012  # the sheet's edge (its blur and shading) left out, a share of the longer side
+SAME_SHEET = 0.02  # another reading's sheet differing from one found before in less than this share is the same
+MAX_SHEETS = 3  # the sheet, and at most two others to read when the digit is not wholly on it
 FILL_SIGMA = 0.06  # the desk filled in with the sheet's light averaged over this share of the longer side
 
 
@@ -57,18 +65,17 @@ class Sheet:
     kept: np.ndarray  # bool, page-shaped: the sheet itself (the rest of `page` filled in with the paper's light)
     outline: np.ndarray
     warped: bool  # whether `page` was warped onto the sheet's own aspect (its four corners in view)
+    others: tuple["Sheet", ...] = ()  # the sheet as other readings found it (another line taken for the shadow's)
 
 
 def find_sheet(grey: np.ndarray) -> Sheet | None:
     """The sheet of paper in a grey uint8 photo, when it lies on a darker desk in view; None when there is none.
 
-    A hard shadow across the frame cuts the brightest region (the sheet in the light) along a straight line, as
-    the sheet's own edge does. So each straight side of a bright region is tried as a shadow: the light beyond it
-    raised by the step across it; if the region then grows into a convex one, that side was a shadow's edge. Of
-    the regions so found, the largest with a corner of its own (two sides that end there, neither continuing past
-    it as a shadow's edge would) is the sheet. With no such corner (the desk on one side only, a shadow across
-    it) brightness cannot tell the sheet's edge from the shadow's: only what is dark in every reading (the desk
-    in the shadow) is left out."""
+    A hard shadow's edge is a straight line across the whole frame with the same step of light all along it, over
+    the paper and the desk alike; a sheet's edge stops at the sheet's corners, or steps by the desk's grain. Each
+    such line is lifted in turn (the light beyond it divided by its step), and then none: the first reading whose
+    brightest region is a sheet (convex, of a size to hold a digit, no ink across its sides, the light falling
+    clearly beyond them) gives the sheet, the next ones its `others` (at most MAX_SHEETS in all)."""
     h, w = grey.shape
     scale = min(1.0, LOOK / max(h, w))
     small = cv2.resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
@@ -79,48 +86,105 @@ def find_sheet(grey: np.ndarray) -> Sheet | None:
     closed = cv2.morphologyEx(small, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (INK, INK)))
     blurred = cv2.GaussianBlur(closed, (0, 0), sigma).astype(np.float32)
     ink = (closed.astype(np.float32) - small) / np.maximum(closed, 1)  # the share of the light ink takes
-    first = _region(blurred, None)
-    if first is None:
-        return None
-    # the bright region, and its brighter part (the sheet, where a light desk beside it is bright too)
-    found = _candidates(blurred, ink, sigma, [first, _region(blurred, first[0])])
+    found, one_paper = [], False
+    for lifted in (*(_lifted(blurred, line, sigma) for line in _shadows(blurred)), blurred):
+        if lifted is blurred and one_paper:
+            break  # the lit part of a page, the rest of it in a shadow: no sheet on a desk
+        bright = _region(lifted, None)
+        sheet = None if bright is None else _sheet(lifted, ink, bright)
+        if sheet is None and lifted is not blurred and (bright is None or np.count_nonzero(
+                bright[0]) > MAX_SHEET * lifted.size or not _edged(lifted, bright[1])):
+            one_paper = True  # a shadow lifted leaves one paper, no edge: the page fills the picture
+        if sheet is not None and not any(np.count_nonzero(sheet[0] != f[0]) < SAME_SHEET * sheet[0].size
+                                         for f in found):
+            found.append(sheet)
     if not found:
         return None
-    cornered = [f for f in found if f[2] > 0]
-    if cornered:
-        region, polygon, _ = max(cornered, key=lambda f: np.count_nonzero(f[0]))
-        keep = region
-    else:  # the sheet's edge or the shadow's: keep what either reading calls paper
-        keep = np.logical_or.reduce([f[0] for f in found])
-        if keep.mean() > MAX_SHEET:
-            return None
-        polygon = cv2.convexHull(cv2.findNonZero(keep.astype(np.uint8)))[:, 0].astype(np.float32)
-    if not _contrasted(blurred, keep, polygon):
-        return None
+    sheets = [_page_of(grey, keep, polygon, scale) for keep, polygon in found[:MAX_SHEETS]]
+    return replace(sheets[0], others=tuple(sheets[1:]))
+
+
+def _page_of(grey, keep, polygon, scale):
+    """The Sheet of a region found at LOOK (`keep`, its hull's `polygon`): warped when its four corners show."""
+    h, w = grey.shape
     outline = _outline(keep) / scale
-    corners = cv2.approxPolyDP(polygon[:, None].astype(np.float32), CORNER_EPS * cv2.arcLength(
-        polygon[:, None].astype(np.float32), True), True)[:, 0]
-    if cornered and len(corners) == 4 and _inside(corners, small.shape) and cv2.isContourConvex(corners):
+    corners = cv2.approxPolyDP(polygon[:, None], CORNER_EPS * cv2.arcLength(polygon[:, None], True), True)[:, 0]
+    if len(corners) == 4 and _inside(corners, keep.shape) and cv2.isContourConvex(corners):
         return Sheet(*_warped(grey, _ordered(corners / scale)), outline=outline, warped=True)
     mask = cv2.resize(keep.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
     return Sheet(*_cropped(grey, mask), outline=outline, warped=False)
 
 
-def _candidates(blurred, ink, sigma, bases):
-    """The sheets the base regions (region, polygon; or None) may be, each as (filled region, polygon, its own
-    corners): the region itself, and grown past each side taken as a shadow's edge."""
+def _sheet(lifted, ink, first):
+    """The sheet in a reading with no shadow left, (filled region, polygon), or None: the brightest region
+    (`first`), or the brighter part of it (a light desk beside the sheet is bright too), if it has a sheet's shape
+    and edges."""
+    for base in (first, _region(lifted, first[0])):
+        if base is None:
+            continue
+        region, polygon = base
+        if _valid(region, polygon, float(lifted.size)) and not _crosses_ink(ink, polygon):
+            filled = cv2.fillPoly(np.zeros(lifted.shape, np.uint8), [np.round(polygon).astype(np.int32)], 1)
+            keep = filled.astype(bool)
+            if (~keep).mean() >= MIN_DESK and _edged(lifted, polygon):
+                return keep, polygon
+    return None
+
+
+def _shadows(blurred):
+    """Straight lines across the frame with one step of light all along them (a hard shadow's edge), as (a, b,
+    normal into the shadow, step), the steadiest first."""
+    h, w = blurred.shape
+    edges = cv2.Canny(np.clip(blurred, 0, 255).astype(np.uint8), CANNY[0], CANNY[1])
+    lines = cv2.HoughLines(edges, 1, np.pi / 180, max(8, round(VOTES * min(h, w))))
     found = []
-    for region, polygon in (b for b in bases if b is not None):
-        grown, paper_beyond = _compensated(blurred, region, polygon, sigma)
-        # a side past which, its shadow lifted, the whole picture is bright was a shadow over paper, not the
-        # sheet's edge: the region is no sheet (the paper may fill the picture, as in a photo of a page)
-        for candidate in grown if paper_beyond else [(region, polygon), *grown]:
-            if _valid(candidate[0], candidate[1], float(blurred.size)) and np.count_nonzero(
-                    candidate[0] & region) >= CONTAINS * np.count_nonzero(region) and not _crosses_ink(
-                    ink, candidate[1]):
-                filled = cv2.fillPoly(np.zeros(blurred.shape, np.uint8), [np.round(candidate[1]).astype(np.int32)], 1)
-                found.append((filled.astype(bool), candidate[1], _own_corners(blurred, candidate[1])))
-    return found
+    for rho, theta in ([] if lines is None else lines[:MAX_LINES, 0]):
+        normal = np.float32([np.cos(theta), np.sin(theta)])
+        chord = _chord(rho * normal, np.float32([-normal[1], normal[0]]), w, h)
+        if chord is None or np.linalg.norm(chord[1] - chord[0]) < MIN_CHORD * min(h, w):
+            continue
+        a, b = chord
+        t = np.linspace(0, 1, 48, dtype=np.float32)[:, None]
+        points = a + t * (b - a)
+        direction = (b - a) / max(float(np.linalg.norm(b - a)), 1e-6)
+        # the light either side; a point where it changes along the line (another edge crossing there) is left out
+        sides = [[_sample(blurred, points + sign * STEP_AT * normal + along * STEP_AT * direction) for along in
+                  (-0.5, 0, 0.5)] for sign in (1, -1)]
+        calm = np.all([np.abs(np.log(np.maximum(v[2], 1) / np.maximum(v[0], 1))) <= STEADY for v in sides], axis=0)
+        if calm.mean() < MIN_CALM:
+            continue
+        ratio = np.maximum(sides[0][1], 1) / np.maximum(sides[1][1], 1)
+        step = float(np.median(ratio[calm]))
+        if step > 1:
+            normal, ratio, step = -normal, 1 / ratio, 1 / step
+        steady = float(np.mean(np.abs(np.log(ratio[calm] / step)) <= STEADY))
+        if MIN_STEP <= step <= MAX_STEP and steady >= MIN_STEADY and not any(
+                abs(np.dot(a - c, n)) <= ALONG and abs(np.dot(b - c, n)) <= ALONG for c, _, n, _, _ in found):
+            found.append((a, b, normal, step, steady))
+    return [f[:4] for f in sorted(found, key=lambda f: -f[4])]
+
+
+def _chord(point, direction, w, h):
+    """The part of the line through `point` along `direction` within the frame, STEP_AT px in: (a, b) or None."""
+    lo, hi = -1e9, 1e9
+    for i, size in ((0, w), (1, h)):
+        if abs(direction[i]) < 1e-6:
+            if not STEP_AT <= point[i] <= size - 1 - STEP_AT:
+                return None
+            continue
+        t0, t1 = sorted(((STEP_AT - point[i]) / direction[i], (size - 1 - STEP_AT - point[i]) / direction[i]))
+        lo, hi = max(lo, t0), min(hi, t1)
+    return None if hi <= lo else (point + lo * direction, point + hi * direction)
+
+
+def _lifted(blurred, line, sigma):
+    """The reading with the shadow beyond `line` lifted: the light there divided by its step (blurred as the
+    picture is)."""
+    a, _, normal, step = line
+    h, w = blurred.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    beyond = ((xx - a[0]) * normal[0] + (yy - a[1]) * normal[1] > 0).astype(np.float32)
+    return blurred / (1 - (1 - step) * cv2.GaussianBlur(beyond, (0, 0), sigma))
 
 
 def _region(blurred, within):
@@ -177,81 +241,11 @@ def _sample(image, points):
     return cv2.remap(image, xy[..., 0], xy[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[0]
 
 
-def _compensated(blurred, region, polygon, sigma):
-    """For each side of the region taken as a shadow's edge: the light beyond it raised by the step across it,
-    and the largest bright region then (region, polygon), kept where it grew as a sheet does past a shadow; and
-    whether some side, lifted so, left the whole picture bright."""
-    h, w = blurred.shape
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    found, paper_beyond = [], False
-    sides = _sides(polygon, blurred.shape)
-    for a, b, normal in sides:
-        step = _step(blurred, a, b, normal)
-        if not (MIN_STEP <= step <= MAX_STEP or 1 / MAX_STEP <= step <= 1 / MIN_STEP):  # the region in shadow:
-            continue  # the light beyond lowered
-        beyond = ((xx - a[0]) * normal[0] + (yy - a[1]) * normal[1] > 0).astype(np.float32)
-        shade = 1 - (1 - step) * cv2.GaussianBlur(beyond, (0, 0), sigma)  # the shadow, blurred as the picture is
-        lifted = blurred / shade
-        bright = _region(lifted, None)
-        if bright is None or np.count_nonzero(bright[0]) > MAX_SHEET * bright[0].size or not _edged(
-                lifted, bright[1]):
-            paper_beyond = True  # no edge left: all one paper, lit and in a shadow (or a gradient's halves)
-            continue
-        # a light desk: the paper only in the brighter part of what is bright
-        for grown in (bright, _region(lifted, bright[0])):
-            if grown is None or np.count_nonzero(grown[0]) <= GROWN * np.count_nonzero(region):
-                continue
-            # past a shadow lies more of the same sheet: on this side of the shadow's edge, every side of the
-            # sheet grown is one of the region's own sides, continued
-            others = [(c, d) for c, d, _ in sides if c is not a]
-            if all(_collinear(c, d, others) for c, d, _ in _sides(grown[1], blurred.shape)
-                   if min(np.dot(c - a, normal), np.dot(d - a, normal)) < -ALONG):
-                found.append(grown)
-    return found, paper_beyond
-
-
-def _collinear(c, d, sides):
-    """Whether the side (c, d) continues one of `sides`: that side's ends within ALONG px of its line."""
-    direction = (d - c) / max(float(np.linalg.norm(d - c)), 1e-6)
-    normal = np.float32([-direction[1], direction[0]])
-    return any(abs(np.dot(a - c, normal)) <= ALONG and abs(np.dot(b - c, normal)) <= ALONG for a, b in sides)
-
-
 def _valid(region, polygon, frame):
     """A sheet's shape: convex, of a size to hold a digit, leaving some desk in view."""
     area = float(np.count_nonzero(region))
     return MIN_SHEET * frame <= area <= MAX_SHEET * frame and area >= CONVEX * max(
         cv2.contourArea(polygon[:, None]), 1.0)
-
-
-def _own_corners(blurred, polygon):
-    """How many of the polygon's corners inside the frame are its own: both sides end there, their lines not
-    continuing past it with a step of the same light (as a shadow's edge and the sheet's edge it crosses do)."""
-    h, w = blurred.shape
-    sides = _sides(polygon, blurred.shape)
-    ends = {}
-    for a, b, normal in sides:
-        length = float(np.linalg.norm(b - a))
-        direction = (b - a) / length
-        for end, sign in ((a, -1), (b, 1)):
-            # followed past the end as far as the frame allows (a side whose line leaves the frame at once may
-            # be a shadow's edge there: not a corner of its own)
-            reach = PAST * length
-            for i, limit in ((0, w - 1), (1, h - 1)):
-                step = sign * direction[i]
-                if step > 1e-6:
-                    reach = min(reach, (limit - STEP_AT - end[i]) / step)
-                elif step < -1e-6:
-                    reach = min(reach, (end[i] - STEP_AT) / -step)
-            continues = reach < MIN_PAST or _step(blurred, end + sign * direction * 0.3 * reach,
-                                                  end + sign * direction * reach, normal, 0, 1) < CONTINUES
-            key = (round(float(end[0])), round(float(end[1])))
-            ends.setdefault(key, []).append(continues)
-    own = 0
-    for (x, y), continuing in ends.items():
-        if len(continuing) == 2 and not any(continuing) and EDGE < x < w - 1 - EDGE and EDGE < y < h - 1 - EDGE:
-            own += 1
-    return own
 
 
 def _crosses_ink(ink, polygon):
@@ -264,11 +258,6 @@ def _crosses_ink(ink, polygon):
         if float(across.max()) > CROSS_INK:
             return True
     return False
-
-
-def _contrasted(blurred, keep, polygon):
-    """Whether the sheet kept stands clearly above what lies beyond its sides (the desk, lit or in shadow)."""
-    return (~keep).mean() >= MIN_DESK and _edged(blurred, polygon)
 
 
 def _edged(blurred, polygon):
