@@ -727,7 +727,7 @@ def writers(count=12, taught=5, held=20, pool=20, seed=7):
 STYLE_SETS = {
     "european": "styles.EUROPEAN: a flagged 1, a crossed 7, a straight 9, an open 4, plain others",
     "other": "one other style per digit: 1 with a base, hooked 7, looped 2, curved 9, ...",
-    "all": "all 23 styles",
+    "all": "every style in styles.STYLES",
 }
 
 

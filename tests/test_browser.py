@@ -20,7 +20,7 @@ from PIL import Image
 
 import mnist_cnn
 from app import dataset, widgets
-from tests.conftest import PAGES
+from tests.conftest import PAGES, SHIPPED_EPOCHS
 from tools.browser import ONE, ROOT, SEVEN, draw, launch, load, serve
 
 pytestmark = pytest.mark.browser
@@ -119,11 +119,11 @@ def test_drawing_a_digit_shows_what_the_model_reads(page):
 
 def test_training_shows_live_progress_stops_and_downloads(page, tmp_path):
     page.goto("/training")
-    expect(card(page)).to_contain_text("epochs trained: 23")
+    expect(card(page)).to_contain_text(f"epochs trained: {SHIPPED_EPOCHS}")
     key(page, "train_one").click()
     expect(page.locator('[data-testid="stProgress"]')).to_be_visible()  # live, while the epoch runs
-    expect(page.get_by_text("Epoch 24 done")).to_be_visible()
-    expect(card(page)).to_contain_text("epochs trained: 24")
+    expect(page.get_by_text(f"Epoch {SHIPPED_EPOCHS + 1} done")).to_be_visible()
+    expect(card(page)).to_contain_text(f"epochs trained: {SHIPPED_EPOCHS + 1}")
     expect(card(page)).to_contain_text("trained further in this session")
     chart = page.locator(".js-plotly-plot").first
     expect(chart).to_contain_text("training (per batch, smoothed)")
@@ -134,7 +134,7 @@ def test_training_shows_live_progress_stops_and_downloads(page, tmp_path):
     expect(page.locator('[data-testid="stProgress"]')).to_be_visible()
     key(page, "stop").click()  # ...stopped at the next batch
     expect(page.get_by_text("Training stopped")).to_be_visible()
-    expect(card(page)).not_to_contain_text("epochs trained: 27")
+    expect(card(page)).not_to_contain_text(f"epochs trained: {SHIPPED_EPOCHS + 4}")
     key(page, "train_one").click()  # and training goes on
     expect(page.get_by_text("done: test accuracy")).to_be_visible()
     no_exception_shown(page)
@@ -146,7 +146,7 @@ def test_training_shows_live_progress_stops_and_downloads(page, tmp_path):
     download.value.save_as(path)
     model = mnist_cnn.load_model(path)
     epochs = len(mnist_cnn.training_log(model))
-    assert model.name == "best" and 25 <= epochs <= 27
+    assert model.name == "best" and SHIPPED_EPOCHS + 2 <= epochs <= SHIPPED_EPOCHS + 4
     expect(card(page)).to_contain_text(f"epochs trained: {epochs}")
 
 
@@ -276,7 +276,7 @@ def test_downloading_mid_training_gives_a_whole_model(page, tmp_path):
     path = tmp_path / "mid-training.keras"
     download.value.save_as(path)
     model = mnist_cnn.load_model(path)
-    assert model.name == "best" and 23 <= len(mnist_cnn.training_log(model)) <= 26  # the shipped 23, plus 0-3
+    assert model.name == "best" and SHIPPED_EPOCHS <= len(mnist_cnn.training_log(model)) <= SHIPPED_EPOCHS + 3
     assert np.isfinite(mnist_cnn.predict_proba(model, np.zeros((1, 28, 28)))).all()
     key(page, "stop").click()
     expect(page.get_by_text("Training stopped")).to_be_visible()
@@ -302,9 +302,9 @@ def test_after_a_restart_the_app_comes_back_with_the_shipped_model(browser, tmp_
             page = context.new_page()
             page.goto("/training")
             expect(card(page)).to_contain_text("the shipped model")
-            expect(card(page)).to_contain_text("epochs trained: 23")
+            expect(card(page)).to_contain_text(f"epochs trained: {SHIPPED_EPOCHS}")
             key(page, "train_one").click()  # what this visitor does is gone after the restart
-            expect(card(page)).to_contain_text("epochs trained: 24")
+            expect(card(page)).to_contain_text(f"epochs trained: {SHIPPED_EPOCHS + 1}")
             context.close()
 
 
@@ -314,7 +314,7 @@ def test_two_sessions_training_at_once_keep_their_own_models(browser, server, tm
         context.set_default_timeout(WAIT)
         page = context.new_page()
         page.goto("/training")
-        expect(card(page)).to_contain_text("epochs trained: 23")
+        expect(card(page)).to_contain_text(f"epochs trained: {SHIPPED_EPOCHS}")
         return context, page
 
     def download(page, name):
@@ -328,8 +328,8 @@ def test_two_sessions_training_at_once_keep_their_own_models(browser, server, tm
     key(page_a, "train_one").click()
     key(page_b, "train_one").click()  # both epochs run at once on the server
     for page in (page_a, page_b):
-        expect(page.get_by_text("Epoch 24 done")).to_be_visible()
-        expect(card(page)).to_contain_text("epochs trained: 24")
+        expect(page.get_by_text(f"Epoch {SHIPPED_EPOCHS + 1} done")).to_be_visible()
+        expect(card(page)).to_contain_text(f"epochs trained: {SHIPPED_EPOCHS + 1}")
     weights_a, weights_b = download(page_a, "a.keras"), download(page_b, "b.keras")
     assert not all(np.array_equal(u, v) for u, v in zip(weights_a, weights_b, strict=True))
     c, page_c = session()  # a third visitor still gets the shipped model, byte for byte
