@@ -81,6 +81,9 @@ def test_a_memory_kept_from_mnist_leaves_its_digits_of_another_label_alone(train
     assert mnist_cnn.predict_proba(model, sevens[:1]).argmax() == 1  # the drawing taught is still read as taught
     mnist_cnn.remember(model, sevens[:1], np.array([1]), against=(sevens[1:], np.full(39, 1)))  # the same digit
     assert mnist_cnn.predict_proba(model, sevens[1:]).argmax(axis=1).tolist() != network[1:].tolist()
+    with pytest.raises(ValueError, match="against has 39 images but 3 labels"):
+        mnist_cnn.remember(model, sevens[:1], np.array([1]), against=(sevens[1:], np.full(3, 7)))
+    assert mnist_cnn.remembered(model) == 1  # refused before anything changed
 
 
 def test_at_most_max_memory_are_kept_the_least_sure_first(trained, small, monkeypatch):
