@@ -107,6 +107,7 @@ def test_at_most_max_memory_are_kept_the_least_sure_first(trained, small, monkey
     ({7: 0.95, 1: 0.05}, None),  # sure enough: no question
     ({7: 0.6, 3: 0.4}, None),  # not a question of conventions
     ({4: 0.7, 9: 0.3}, (4, 9)),
+    ({4: 0.13, 9: 0.12, **{d: 0.75 / 8 for d in (0, 1, 2, 3, 5, 6, 7, 8)}}, None),  # unsure of everything
 ])
 def test_a_convention_question_is_asked_for_convention_pairs_only(proba, question):
     p = np.zeros(10)
