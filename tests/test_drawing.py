@@ -731,6 +731,23 @@ def test_photos_of_test_digits_are_read_almost_as_well_as_the_digits(shipped, mn
 DESK_SEED, DESK_PHOTOS = 3, 8  # all 8 read on the sheet found; 7 outlines right, one cut at a light desk's shadow
 
 
+@pytest.mark.parametrize("index", [102, 104])
+def test_the_desk_left_at_a_sheets_edge_is_not_taken_for_the_digit(index, shipped, mnist):
+    # single desk photos of training digits (2000 + index, seed 100 + index), misread before drawing.FRAME: the
+    # desk's strip along the sheet found (102: a band of it above the sheet; 104: its grain at a corner) was read
+    # as the digit; the digit written in the middle of the sheet is read now
+    (x_train, y_train), _ = mnist
+    label = y_train[2000 + index : 2001 + index]
+    (photo,), _ = desk_set(x_train[2000 + index : 2001 + index], label, seed=100 + index)
+    stages = canvas_stages(photo)
+    assert stages.sheet is not None
+    h, w = stages.ink.shape
+    rows, cols = np.nonzero(stages.ink)
+    margin = drawing.FRAME * max(h, w)
+    assert rows.min() >= margin and cols.min() >= margin and rows.max() < h - margin and cols.max() < w - margin
+    assert mnist_cnn.predict_proba(shipped, stages.centred[None]).argmax() == label[0]
+
+
 def _at_work(photo):
     grey = drawing._grey(photo)
     scale = min(1.0, WORK / max(grey.shape))
