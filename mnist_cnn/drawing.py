@@ -206,7 +206,7 @@ def _page(grey, outline, dark=False):
         return None
     near = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)  # the strokes' soft edges
     ink = np.where(near, strength, 0).astype(np.float32)
-    peak = float(ink.max())
+    peak = float(ink[mask].max())  # the digit's own: a stronger mark beside it (left out) sets no level
     return _fitted(ink, peak, (mask & (ink >= INK_LEVEL * peak)).astype(np.uint8),
                    flattened=np.clip(strength / peak, 0, 1).astype(np.float32), ink=mask.astype(np.float32),
                    sheet=outline)
