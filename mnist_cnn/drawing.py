@@ -16,9 +16,9 @@ bounding box, its longest side scaled to 20 px, placed in 28x28 with its centre 
   Stages.ink show the two new steps.
 - A photo of a sheet lying on a desk in view (paper.find_sheet, a hard shadow's edge across it lifted first): the
   steps above on the sheet alone (warped onto its own aspect where its four corners are in view, the desk filled
-  in with the paper's light), its ink darker than it, a fainter digit allowed (SHEET_CONTRAST), no mark at its
-  edge taken for it (FRAME), no speck (MIN_DIGIT); if the digit found reaches the desk, the sheet as the next
-  readings found it, and last the whole picture as before. Stages.sheet shows the sheet read.
+  in with the paper's light), its ink darker than it, a fainter digit allowed (SHEET_CONTRAST); if the digit
+  found reaches the desk, the sheet as the next readings found it, and last the whole picture as before.
+  Stages.sheet shows the sheet read.
 """
 
 import io

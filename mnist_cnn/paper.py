@@ -14,10 +14,9 @@ one step of light all along it, over paper and desk alike (a sheet's edge ends a
 by the desk's grain). Each such line is lifted in turn (the light beyond it
 divided by its step), then none: the readings whose region has a sheet's shape (convex, of a size to hold a
 digit), no ink across its sides (a sheet's edge never cuts the digit on it) and the light falling clearly beyond
-one of them at least give the sheet and its others. A shadow lifted that leaves one paper with no edge means
-the page fills the picture: then the lit part alone is no sheet. BENCHMARKS.md, "Photos of a sheet on a desk
-(issue 22)": what each rule was worth, measured on desk photos of MNIST training digits (bench/photos.py desk_set,
-seeds 1 and 2).
+them give the sheet and its others. A shadow lifted that leaves one paper with no edge means the page fills the
+picture: then the lit part alone is no sheet. BENCHMARKS.md, "Photos of a sheet on a desk (issue 22)": what each
+rule was worth, measured on desk photos of MNIST training digits (bench/photos.py desk_set, seeds 1 and 2).
 drawing._photo reads the digit on `page` as on any photo of paper (its ink darker), then on each of `others`,
 and the whole picture if the digit found on each reaches the part filled in.
 """
@@ -76,7 +75,7 @@ def find_sheet(grey: np.ndarray) -> Sheet | None:
     the paper and the desk alike; a sheet's edge stops at the sheet's corners, or steps by the desk's grain. Each
     such line is lifted in turn (the light beyond it divided by its step), and then none: the first reading whose
     brightest region is a sheet (convex, of a size to hold a digit, no ink across its sides, the light falling
-    clearly beyond one of them) gives the sheet, the next ones its `others` (at most MAX_SHEETS in all)."""
+    clearly beyond them) gives the sheet, the next ones its `others` (at most MAX_SHEETS in all)."""
     h, w = grey.shape
     scale = min(1.0, LOOK / max(h, w))
     small = cv2.resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
