@@ -40,8 +40,6 @@ PngImagePlugin.MAX_TEXT_CHUNK, PngImagePlugin.MAX_TEXT_MEMORY = 2**20, 2**22
 
 MIN_CONTRAST = 32  # grey levels ink must stand above the background; less is a blank page
 SHEET_CONTRAST = 20  # ...on a sheet found on a desk: pencil in its shadow stood 27-31 levels above the paper
-MIN_DIGIT = 0.1  # ...and there the digit spans at least this share of the sheet's shorter side (the desk photos'
-# digits: 16-34 % of the photo's): a speck beside a large 0 on lit paper, read as a sheet's edge, is none
 INK_LEVEL = 0.3  # share of the strongest ink that counts towards the bounding box (drops paper noise)
 FLOOR = 0.1  # share of the strongest ink below which a pixel is background
 BOX = 20  # MNIST fits each digit's longest side to 20 px...
@@ -264,8 +262,6 @@ def _found(page, smooth, k, sheet):
     keep = _digit(calm, *parts)
     if keep is None:
         return None
-    if sheet and _extent(parts[1][keep]) < MIN_DIGIT * min(level.shape):
-        return None
     mask = np.isin(parts[0], keep)
     return strength, (paper - smooth) * mask, mask
 
@@ -336,12 +332,6 @@ def _parts(level):
     inside = (x >= m) & (y >= m) & (x + bw <= w - m) & (y + bh <= h - m)
     inside[0] = True
     return labels, stats, strong, inside
-
-
-def _extent(stats):
-    """The longer side of the box around the parts (rows of connectedComponentsWithStats' stats)."""
-    x, y, right, bottom = stats[:, 0], stats[:, 1], stats[:, 0] + stats[:, 2], stats[:, 1] + stats[:, 3]
-    return max(right.max() - x.min(), bottom.max() - y.min())
 
 
 def _digit(strength, labels, stats, strong, inside):

@@ -261,12 +261,9 @@ def _crosses_ink(ink, polygon):
 
 
 def _edged(blurred, polygon):
-    """Whether light falls clearly (to SHEET_STEP) across one of the polygon's sides at least, the frame's edges left
-    out. A sheet with the desk in view on one or two sides has only those; its hull's other sides may run across the
-    paper (where a shadow was lifted, on a light desk): the median of the sides read 97.5 / 98.0 / 98.5 % of the
-    tuning sets 1 / 2 / kept aside, one side 97.75 / 98.5 / 98.75 % (with drawing.MIN_DIGIT; BENCHMARKS.md)."""
+    """Whether light falls clearly (to SHEET_STEP) across the polygon's sides, the frame's edges left out."""
     sides = _sides(polygon, blurred.shape)
-    return any(_step(blurred, a, b, normal) <= SHEET_STEP for a, b, normal in sides)
+    return bool(sides) and float(np.median([_step(blurred, a, b, normal) for a, b, normal in sides])) <= SHEET_STEP
 
 
 def _outline(keep):
