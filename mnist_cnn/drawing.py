@@ -259,10 +259,11 @@ def _found(page, smooth, k, sheet):
         again = _parts(np.where(inside[labels], level, 0).astype(np.uint8))
         if sheet or (again[2][again[3]] > 0).any():
             parts = again
+            labels = parts[0]
     keep = _digit(calm, *parts)
     if keep is None:
         return None
-    mask = np.isin(parts[0], keep)
+    mask = np.isin(labels, keep)
     return strength, (paper - smooth) * mask, mask
 
 

@@ -743,7 +743,7 @@ def test_the_desk_left_at_a_sheets_edge_is_not_taken_for_the_digit(index, shippe
     assert stages.sheet is not None
     h, w = stages.ink.shape
     rows, cols = np.nonzero(stages.ink)
-    margin = drawing.FRAME * max(h, w)
+    margin = max(1, round(drawing.FRAME * max(h, w)))  # as drawing._parts measures it
     assert rows.min() >= margin and cols.min() >= margin and rows.max() < h - margin and cols.max() < w - margin
     assert mnist_cnn.predict_proba(shipped, stages.centred[None]).argmax() == label[0]
 
