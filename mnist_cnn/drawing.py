@@ -249,8 +249,7 @@ def _found(page, smooth, k, sheet):
     offset = lines + float(np.median(calm[::3, ::3]))
     strength, calm = np.maximum(strength - offset, 0), np.maximum(calm - offset, 0)
     level = np.clip(calm * 255, 0, 255).astype(np.uint8)
-    parts = _parts(level)
-    labels, _, strong, inside = parts
+    labels, stats, strong, inside = _parts(level)
     if not (strong[inside] > 0).any() and not inside.all():
         # every mark above the threshold touches the frame. A wide, strong one there (a shadow's wedge) may have set
         # the threshold above the digit's ink: it is found again without them. On a sheet found on a desk, what
@@ -258,9 +257,8 @@ def _found(page, smooth, k, sheet):
         # next); on a whole picture it may be (a photo cropped close), unless a digit is found away from the edge
         again = _parts(np.where(inside[labels], level, 0).astype(np.uint8))
         if sheet or (again[2][again[3]] > 0).any():
-            parts = again
-            labels = parts[0]
-    keep = _digit(calm, *parts)
+            labels, stats, strong, inside = again
+    keep = _digit(calm, labels, stats, strong, inside)
     if keep is None:
         return None
     mask = np.isin(labels, keep)
