@@ -11,11 +11,11 @@ The sheet is lighter than the desk, so it is the brightest region (Otsu's thresh
 and printed lines closed over and blurred), or the brighter part of it (a light desk). A hard shadow would cut
 that region along its edge, so it is lifted first: a shadow's edge is a straight line across the whole frame with
 one step of light all along it, over paper and desk alike (a sheet's edge ends at the sheet's corners, or steps
-by the desk's grain). Each such line is lifted in turn (the light beyond it
-divided by its step), then none: the readings whose region has a sheet's shape (convex, of a size to hold a
-digit), no ink across its sides (a sheet's edge never cuts the digit on it) and the light falling clearly beyond
-them give the sheet and its others. A shadow lifted that leaves one paper with no edge may mean the page fills the
-picture: then a region whose every edge is that shadow's (the lit part alone) is no sheet. BENCHMARKS.md, "Photos of a sheet on a desk (issue 22)": what each
+by the desk's grain). Each such line is lifted in turn (the light beyond it divided by its step), then none: the
+readings whose region has a sheet's shape (convex, of a size to hold a digit), no ink across its sides (a sheet's
+edge never cuts the digit on it) and the light falling clearly beyond them give the sheet and its others. A shadow
+lifted that leaves one paper with no edge may mean the page fills the picture: then a region whose every edge is
+that shadow's (the lit part alone) is no sheet. BENCHMARKS.md, "Photos of a sheet on a desk (issue 22)": what each
 rule was worth, measured on desk photos of MNIST training digits (bench/photos.py desk_set, seeds 1 and 2).
 drawing._photo reads the digit on `page` as on any photo of paper (its ink darker), then on each of `others`,
 and the whole picture if the digit found on each reaches the part filled in.
