@@ -763,7 +763,7 @@ def _rss(field, pid="self"):
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith(field))) / 1024
 
 
-def photos(repeats, count=2000, calls=200, desk_count=400):
+def photos(repeats, count=2000, calls=200, desk_count=2000):
     """Photos of test digits on paper (bench/photos.py, seed 0) read by the shipped model: against the same digits
     clean, and against the picture path before photos were handled (the reference here, kept in bench/photos.py);
     then canvas_to_mnist's time on photos and on 280x280 canvases, both paths alternated, medians of N runs.
