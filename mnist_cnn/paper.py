@@ -35,7 +35,7 @@ MIN_SIDE = 0.08  # a side shorter than this share of the longer side is a rounde
 STEP_AT = 6  # px (at LOOK) either side of a side where its step of light is measured: past the blur
 MIN_STEP, MAX_STEP = 0.5, 0.95  # a shadow leaves 50-95 % of the light as JPEG encodes it (~22-90 % of it): a
 # dark desk beside the sheet steps further (0.25-0.5); at 0.2 it was lifted as a shadow (BENCHMARKS.md)
-ALONG = 4  # px (at LOOK): a line whose ends lie within this of another's is the same line
+ALONG = 4  # px (at LOOK): a line whose ends lie within this of another's is the same line; a side, the same too
 CANNY = (10, 30)  # Canny's thresholds on the blurred reading: a shadow's step of 15 % at paper's light passes
 VOTES = 0.25  # a shadow's line gathers Hough votes from at least this share of the shorter side...
 MAX_LINES = 12  # ...and is among the strongest this many lines
