@@ -41,7 +41,7 @@ PngImagePlugin.MAX_TEXT_CHUNK, PngImagePlugin.MAX_TEXT_MEMORY = 2**20, 2**22
 MIN_CONTRAST = 32  # grey levels ink must stand above the background; less is a blank page
 SHEET_CONTRAST = 20  # ...on a sheet found on a desk: pencil in its shadow stood 27-31 levels above the paper
 INK_LEVEL = 0.3  # share of the strongest ink that counts towards the bounding box (drops paper noise)
-FLOOR = 0.1  # share of the strongest ink below which a pixel is background
+FLOOR = 0.1  # share of full ink below which a pixel is background
 BOX = 20  # MNIST fits each digit's longest side to 20 px...
 SIZE = INPUT_SHAPE[0]  # ...inside a 28x28 field...
 CENTRE = 14.0  # ...with its centre of mass here (the training set's mean, in pixel indices)
@@ -130,10 +130,11 @@ def _ink(grey, background):
     return np.maximum(g - background, 0)
 
 
-def _fitted(strength, peak, strong, **photo) -> Stages:
-    """The ink's box around the `strong` pixels, fitted into 20x20 and centred by mass in 28x28, as MNIST was."""
+def _fitted(strength, full, strong, **photo) -> Stages:
+    """The ink's box around the `strong` pixels, fitted into 20x20 and centred by mass in 28x28, as MNIST was;
+    `strength` at `full` and above is full ink (1)."""
     x, y, w, h = cv2.boundingRect(strong)
-    crop = np.clip((strength[y : y + h, x : x + w] - FLOOR * peak) / ((1 - FLOOR) * peak), 0, 1)
+    crop = np.clip((strength[y : y + h, x : x + w] - FLOOR * full) / ((1 - FLOOR) * full), 0, 1)
     scale = BOX / max(w, h)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     # area interpolation anti-aliases when shrinking; linear is the smooth choice when enlarging
