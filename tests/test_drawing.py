@@ -756,6 +756,13 @@ def test_a_sheet_mostly_in_a_shadow_is_read_when_the_shadow_lifted_leaves_one_pa
     _read_on_a_sheet(index, shipped, mnist)
 
 
+def test_a_later_sheet_holding_far_more_ink_is_read_instead_of_a_sliver(shipped, mnist):
+    # a single desk photo of a training digit (2681, seed 781): the first sheet found is the lit part of the sheet
+    # and a strip of wood below it, its "digit" two streaks of the grain (read 7, 224 units of ink); the third
+    # reading's sheet holds the 8 (1,506): over MORE_INK times as much
+    _read_on_a_sheet(681, shipped, mnist)
+
+
 def _read_on_a_sheet(index, shipped, mnist):
     """The Stages of the single desk photo of training digit 2000 + index (seed 100 + index), asserted read on a
     sheet found and read right."""
