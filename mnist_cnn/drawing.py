@@ -47,7 +47,9 @@ BOX = 20  # MNIST fits each digit's longest side to 20 px...
 SIZE = INPUT_SHAPE[0]  # ...inside a 28x28 field...
 CENTRE = 14.0  # ...with its centre of mass here (the training set's mean, in pixel indices)
 # photos: pictures whose border is not one flat level (see canvas_stages and _photo)
-FLAT, FLAT_SHARE = 2, 0.9  # a drawing: 90 % of its border's background pixels within 2 grey levels of the median
+FLAT, FLAT_SHARE = 0.5, 0.8  # a drawing: 80 % of its border's background pixels at the median's level. JPEG keeps
+# a drawing's flat background exact (at quality 30-60: 87 % at least); a desk photo's smooth border held 62 % at most
+# (within 2 levels, 90 % and more of four desk photos of 2,000: read as drawings, all four misread)
 WORK = 512  # a photo is read at most this many pixels a side
 # pictures (read_image): what decoding one may cost a server that all visitors share (~1 GB), from its header.
 # Measured in a process holding TensorFlow and the model (python -m tools.budget, BENCHMARKS.md "Uploads")
@@ -223,6 +225,8 @@ def _page(grey, outline, dark=False):
     near = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)  # the strokes' soft edges
     ink = np.where(near, strength, 0).astype(np.float32)
     peak = float(ink[mask].max())  # the digit's own: a stronger mark beside it (left out) sets no level
+    if peak <= 0:  # only the soft edges of strokes taken for printed lines were found (a 34 px drawing, its long
+        return None  # bar across the frame): nothing to scale by
     strong = mask & (ink >= INK_LEVEL * peak)
     # full ink at the strokes' median, as in MNIST (its strokes' median is 0.97 of full): a pen's line fades from its
     # darkest point, and scaled to that point a desk photo's digit held 0.69 of the clean digit's ink (median)
