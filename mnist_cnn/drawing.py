@@ -17,8 +17,8 @@ bounding box, its longest side scaled to 20 px, placed in 28x28 with its centre 
 - A photo of a sheet lying on a desk in view (paper.find_sheet, a hard shadow's edge across it lifted first): the
   steps above on the sheet alone (warped onto its own aspect where its four corners are in view, the desk filled
   in with the paper's light), its ink darker than it, a fainter digit allowed (SHEET_CONTRAST); if the digit
-  found reaches the desk, the sheet as the next readings found it (and one of those whose digit holds MORE_INK
-  times the ink), and last the whole picture as before.
+  found reaches the desk, the sheet as the next readings found it, and last the whole picture as before; a later
+  reading's sheet is read instead of an earlier one when its digit holds MORE_INK times that one's ink.
   Stages.sheet shows the sheet read.
 """
 
@@ -47,7 +47,8 @@ BOX = 20  # MNIST fits each digit's longest side to 20 px...
 SIZE = INPUT_SHAPE[0]  # ...inside a 28x28 field...
 CENTRE = 14.0  # ...with its centre of mass here (the training set's mean, in pixel indices)
 # photos: pictures whose border is not one flat level (see canvas_stages and _photo)
-FLAT, FLAT_SHARE = 0.5, 0.8  # a drawing: 80 % of its border's background pixels at the median's level. JPEG keeps
+FLAT, FLAT_SHARE = 0.5, 0.8  # a drawing: 80 % of its border's background pixels at the median's level (half a
+# level: a median between two). JPEG keeps
 # a drawing's flat background exact (at quality 30-60: 87 % at least); a desk photo's smooth border held 62 % at most
 # (within 2 levels, 90 % and more of four desk photos of 2,000: read as drawings, all four misread)
 WORK = 512  # a photo is read at most this many pixels a side
@@ -154,7 +155,7 @@ def _fitted(strength, full, strong, **photo) -> Stages:
 
 
 def _flat(border, background):
-    """Whether the border's background pixels sit at one level (within JPEG's error): a drawing, not a photo.
+    """Whether the border's background pixels sit at one level (JPEG keeps a flat area's): a drawing, not a photo.
 
     Ink on the border is left out (more than MIN_CONTRAST / 2 from the median); of the rest, a canvas has every
     pixel at the level, a photo's noise, grain and uneven light spread them."""
@@ -166,34 +167,37 @@ def _flat(border, background):
 def _photo(grey):
     """A photo of a digit on paper: the paper's light divided out, printed lines taken away, the main connected
     ink kept; None if there is none. A sheet lying on a desk (paper.find_sheet) is read on the sheet alone and on
-    the sheet as other readings found it (Sheet.others): the first whose digit stays off the part filled in, unless
-    a later one's holds MORE_INK times its ink; the picture as a whole if none."""
+    the sheet as other readings found it (Sheet.others), each: of those whose digit stays off the part filled in,
+    the first, or a later one whose digit holds MORE_INK times the ink of the one chosen before it; the picture as
+    a whole if none."""
     h, w = grey.shape
     scale = WORK / max(h, w)
     if scale < 1:  # a phone's 12 MP: the digit needs far fewer pixels, and every step below gets faster
         grey = cv2.resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
     sheet = find_sheet(grey)
     if sheet is None:
-        return _whole(grey)
+        return _picture(grey)
     found, chosen = False, None
     for candidate in (sheet, *sheet.others):
         read = _page(candidate.page, _outlined(grey, candidate.outline))
         found |= read is not None
+        if read is None:
+            continue
+        stages, ink = read
         # the digit is written on the sheet: ink reaching what was filled in means the sheet found is cut short (a
         # shadow's edge taken for the sheet's); then the next reading's sheet, and last the whole picture is read
-        if read is None or (read[0].ink.astype(bool) & ~cv2.erode(
-                candidate.kept.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)).any():
+        if (stages.ink.astype(bool) & ~cv2.erode(candidate.kept.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(
+                bool)).any():
             continue
-        # a later sheet whose digit holds MORE_INK times the ink: the first was a lit part of the sheet or the desk
-        # and its "digit" a sliver of shadow, the desk's grain or printed lines crossing (desk photos of training
-        # digits misread: 2,000 of them 40 -> 35, two sets of 400 8 -> 7 and 5 -> 4; 2 gained less, 4 two more on the
-        # 2,000 and lost one on a set of 400; BENCHMARKS.md)
-        if chosen is None or read[1] > MORE_INK * chosen[1]:
-            chosen = read
-    return chosen[0] if chosen is not None else _whole(grey, dark=found)
+        # a later sheet whose digit holds MORE_INK times the ink: the one before was a lit part of the sheet or the
+        # desk, its "digit" a sliver of shadow, the desk's grain or printed lines crossing. Desk photos of training
+        # digits misread, of 2,000 / 400 / 400: 40 / 8 / 5 -> 35 / 7 / 4; MORE_INK 2: 37 / 7 / 4; 4: 33 / 7 / 5
+        if chosen is None or ink > MORE_INK * chosen[1]:
+            chosen = stages, ink
+    return chosen[0] if chosen is not None else _picture(grey, dark=found)
 
 
-def _whole(grey, dark=False):
+def _picture(grey, dark=False):
     """The whole picture read as a page: its Stages, or None."""
     read = _page(grey, None, dark)
     return None if read is None else read[0]

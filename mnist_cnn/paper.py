@@ -5,7 +5,7 @@
                                   # in view, else cropped to it; the desk around it filled in with the paper's light
     sheet.kept                    # the part of `page` that is the sheet (the rest was filled in)
     sheet.outline                 # the sheet's outline in the photo, (N, 2) float32 points
-    sheet.others                  # the sheet as the next readings found it, for drawing._photo to try in turn
+    sheet.others                  # the sheet as the next readings found it, for drawing._photo to try too
 
 The sheet is lighter than the desk, so it is the brightest region (Otsu's threshold on a reduced copy, its ink
 and printed lines closed over and blurred), or the brighter part of it (a light desk). A hard shadow would cut
@@ -17,8 +17,8 @@ edge never cuts the digit on it) and the light falling clearly beyond them give 
 lifted that leaves one paper with no edge may mean the page fills the picture: then a region whose every edge is
 that shadow's (the lit part alone) is no sheet. BENCHMARKS.md, "Photos of a sheet on a desk (issue 22)": what each
 rule was worth, measured on desk photos of MNIST training digits (bench/photos.py desk_set, seeds 1 and 2).
-drawing._photo reads the digit on `page` as on any photo of paper (its ink darker), then on each of `others`,
-and the whole picture if the digit found on each reaches the part filled in.
+drawing._photo reads the digit on `page` as on any photo of paper (its ink darker) and on each of `others`, and
+the whole picture if the digit found on each reaches the part filled in.
 """
 
 from dataclasses import dataclass, replace
@@ -53,7 +53,7 @@ CORNER_EPS = 0.03  # approxPolyDP's tolerance, a share of the hull's perimeter: 
 EDGE = 2  # px (at LOOK) from the frame's edge: a corner there is the frame's, not the sheet's
 INSET = 0.012  # the sheet's edge (its blur and shading) left out, a share of the longer side
 SAME_SHEET = 0.02  # another reading's sheet differing from one found before in less than this share is the same
-MAX_SHEETS = 3  # the sheet, and at most two others to read when the digit is not wholly on it
+MAX_SHEETS = 3  # the sheet, and at most two others to read (drawing._photo)
 FILL_SIGMA = 0.06  # the desk filled in with the sheet's light averaged over this share of the longer side
 
 

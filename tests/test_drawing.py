@@ -197,16 +197,19 @@ def test_a_uniformly_filled_page_is_no_digit(fill):
     assert canvas_to_mnist(grey(page)) is None
 
 
-def test_a_small_jpeg_whose_strokes_span_it_like_printed_lines_does_not_fail():
-    # a 34 px drawing of a 2 as JPEG: its bar across the frame is taken away as a printed line, and what was left of
-    # the digit held no ink; its scaling divided by zero (ValueError from a NaN shift) before
-    page = np.full((34, 34), 255, np.uint8)
-    stroke = np.float32([[0.15, 0.3], [0.4, 0.05], [0.85, 0.2], [0.8, 0.5], [0.1, 0.95], [0.98, 0.9]]) * 34
-    cv2.polylines(page, [stroke.astype(np.int32)], False, 0, 4, cv2.LINE_AA)
-    buffer = io.BytesIO()
-    Image.fromarray(page).save(buffer, format="JPEG", quality=50)
-    digit = canvas_to_mnist(np.asarray(Image.open(buffer)))
-    assert digit is None or np.isfinite(digit).all()
+def test_small_jpegs_whose_strokes_span_them_like_printed_lines_do_not_fail():
+    # small drawings of a 2 as JPEG: a bar across the frame is taken away as a printed line, and what was left of the
+    # digit may hold no ink; its scaling divided by zero (ValueError from a NaN shift) before (34 px, 4 px, q50)
+    stroke = np.float32([[0.15, 0.3], [0.4, 0.05], [0.85, 0.2], [0.8, 0.5], [0.1, 0.95], [0.98, 0.9]])
+    for size in range(30, 42, 2):
+        for width in (3, 4, 5):
+            page = np.full((size, size), 255, np.uint8)
+            cv2.polylines(page, [(stroke * size).astype(np.int32)], False, 0, width, cv2.LINE_AA)
+            for quality in (40, 50, 60):
+                buffer = io.BytesIO()
+                Image.fromarray(page).save(buffer, format="JPEG", quality=quality)
+                digit = canvas_to_mnist(np.asarray(Image.open(buffer)))
+                assert digit is None or np.isfinite(digit).all()
 
 
 def test_a_faint_smudge_is_no_digit():
