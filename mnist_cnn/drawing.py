@@ -48,9 +48,9 @@ SIZE = INPUT_SHAPE[0]  # ...inside a 28x28 field...
 CENTRE = 14.0  # ...with its centre of mass here (the training set's mean, in pixel indices)
 # photos: pictures whose border is not one flat level (see canvas_stages and _photo)
 FLAT, FLAT_SHARE = 0.5, 0.8  # a drawing: 80 % of its border's background pixels at the median's level (half a
-# level: a median between two). JPEG keeps
-# a drawing's flat background exact (at quality 30-60: 87 % at least); a desk photo's smooth border held 62 % at most
-# (within 2 levels, 90 % and more of four desk photos of 2,000: read as drawings, all four misread)
+# level: a median between two). JPEG keeps a drawing's flat background exact (at quality 30-60: 87 % at least); a
+# desk photo's smooth border held 62 % at most (within 2 levels, four desk photos of 2,000 held 90 % and more: read
+# as drawings, all four misread)
 WORK = 512  # a photo is read at most this many pixels a side
 # pictures (read_image): what decoding one may cost a server that all visitors share (~1 GB), from its header.
 # Measured in a process holding TensorFlow and the model (python -m tools.budget, BENCHMARKS.md "Uploads")
@@ -167,9 +167,9 @@ def _flat(border, background):
 def _photo(grey):
     """A photo of a digit on paper: the paper's light divided out, printed lines taken away, the main connected
     ink kept; None if there is none. A sheet lying on a desk (paper.find_sheet) is read on the sheet alone and on
-    the sheet as other readings found it (Sheet.others), each: of those whose digit stays off the part filled in,
-    the first, or a later one whose digit holds MORE_INK times the ink of the one chosen before it; the picture as
-    a whole if none."""
+    the sheet as other readings found it (Sheet.others). Of those whose digit stays off the part filled in, the
+    first is kept, or a later one whose digit holds MORE_INK times the ink of the one kept before it; the picture
+    as a whole is read if none."""
     h, w = grey.shape
     scale = WORK / max(h, w)
     if scale < 1:  # a phone's 12 MP: the digit needs far fewer pixels, and every step below gets faster
