@@ -817,14 +817,16 @@ def test_a_sheet_on_a_desk_is_found_and_its_digit_read(shipped, mnist):
         assert stages.sheet.shape == _at_work(photo)[0].shape and stages.sheet.dtype == np.float32
         grey, scale = _at_work(photo)
         sheet = paper.find_sheet(grey)
-        # the outline found covers the digit, and the sheet as drawn (its part in view), the desk left out
+        # of the sheets found (all are read), one covers the digit and is the sheet as drawn (its part in view), the
+        # desk left out
         truth = cv2.fillPoly(np.zeros(grey.shape, np.uint8), [np.round(np.float32(c.corners) * scale).astype(np.int32)],
                              1).astype(bool)
-        outline = cv2.fillPoly(np.zeros(grey.shape, np.uint8), [np.round(sheet.outline).astype(np.int32)], 1)
-        outline = outline.astype(bool)
-        assert outline[round(c.centre[1] * grey.shape[0]), round(c.centre[0] * grey.shape[1])], c
-        right += (truth & outline).sum() / (truth | outline).sum() >= 0.85
-        assert sheet.page.dtype == np.uint8 and sheet.kept.shape == sheet.page.shape
+        outlines = [cv2.fillPoly(np.zeros(grey.shape, np.uint8), [np.round(s.outline).astype(np.int32)], 1).astype(bool)
+                    for s in (sheet, *sheet.others)]
+        covering = [o for o in outlines if o[round(c.centre[1] * grey.shape[0]), round(c.centre[0] * grey.shape[1])]]
+        assert covering, c
+        right += max((truth & o).sum() / (truth | o).sum() for o in covering) >= 0.85
+        assert all(s.page.dtype == np.uint8 and s.kept.shape == s.page.shape for s in (sheet, *sheet.others))
     assert found == DESK_PHOTOS and right >= 7
     assert read >= DESK_PHOTOS - 1  # the desk bench reads 97 % (BENCHMARKS.md): one of 8 may be misread
 
@@ -835,6 +837,50 @@ def _shadowed(picture, step=0.6):
     yy, xx = np.mgrid[0:h, 0:w]
     shadow = cv2.GaussianBlur((xx + yy > 0.9 * (h + w) / 2).astype(np.float32), (0, 0), 1.5)
     return np.clip(picture * (1 - (1 - step) * shadow), 0, 255).astype(np.uint8)
+
+
+def _ruled_page(size=(300, 400), level=200.0, seed=0):
+    """A grey float32 page: ruled lines every 24 px, a thick dark bar across its middle, a little noise."""
+    h, w = size
+    page = np.full(size, level, np.float32)
+    page[12::24] *= 0.85
+    page[h // 2 - 3 : h // 2 + 3, w // 4 : 3 * w // 4] = level / 4
+    return page + np.random.default_rng(seed).normal(0, 2, size).astype(np.float32)
+
+
+def test_a_shadows_step_is_lifted_from_the_page_where_its_edge_lies():
+    # the line as found on the reduced picture lies a few px off the edge on the page, and askew: the edge is found
+    # where it lies (the bar crossing it left out), its blur and step measured there, and the light divided out
+    h, w = 300, 400
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    edge = xx - 200 - 0.06 * (yy - 150)  # the true edge, 0.06 px across for each px down; shadow on its right
+    shadow = 1 - 0.4 * cv2.GaussianBlur((edge > 0).astype(np.float32), (0, 0), 2.5)
+    clean = _ruled_page((h, w))
+    page = np.clip(clean * shadow, 0, 255).astype(np.uint8)
+    a, b, shadowed = np.float32([197, 0]), np.float32([203, 299]), np.float32([230, 150])  # 6 px off at each end
+    lifted = paper._unshadowed(page, np.ones((h, w), bool), a, b, shadowed).astype(np.float32)
+    paper_light = np.median(clean)
+    rows = np.ones(h, bool)
+    rows[::24], rows[1::24], rows[23::24] = False, False, False  # the printed lines and their edges left out
+    rows[h // 2 - 5 : h // 2 + 5] = False  # and the bar
+    band = (np.abs(edge) < 12) & rows[:, None]
+    assert np.abs(np.median(lifted[band]) / paper_light - 1) < 0.02
+    # no stripe left along the edge: the light in 2 px strips across it, in each quarter of its length, stays
+    # within 5 % of the paper's
+    for near in range(-10, 11, 2):
+        for quarter in range(4):
+            strip = (edge >= near) & (edge < near + 2) & rows[:, None] & (yy // (h / 4) == quarter)
+            assert np.abs(np.median(lifted[strip]) / paper_light - 1) < 0.05, (near, quarter)
+    assert lifted[h // 2, w // 2 + 30] < paper_light / 2  # the bar stays dark in the shadow
+    # a page with no step across the line is left as it is
+    plain = np.clip(clean, 0, 255).astype(np.uint8)
+    assert np.array_equal(paper._unshadowed(plain, np.ones((h, w), bool), a, b, shadowed), plain)
+
+
+def test_a_shadow_across_the_sheet_is_lifted_from_its_page_and_the_digit_read(shipped, mnist):
+    # single desk photo 3296: a 9 on a light desk under a shadow leaving 43 % of the light, read 7 before the
+    # readings were ordered by how two-toned they are and the shadow lifted from the page too
+    _read_on_a_sheet(1296, shipped, mnist)
 
 
 def test_a_shadow_across_a_sheet_is_lifted_and_the_whole_sheet_found():
