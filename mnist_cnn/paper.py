@@ -16,10 +16,10 @@ by the desk's grain). Each such line is lifted in turn (the light beyond it divi
 readings whose region has a sheet's shape (convex, of a size to hold a digit), no ink across its sides (a sheet's
 edge never cuts the digit on it) and the light falling clearly beyond them give the sheet and its others, the most
 two-toned reading first (paper and desk, no shadow's step left). The shadow lifted to find a sheet is lifted from
-its page too, at the page's resolution, with the step and edge measured there (the edge's blur, where it lies). A shadow
-lifted that leaves one paper with no edge may mean the page fills the picture: then a region whose every edge is
-that shadow's (the lit part alone) is no sheet. BENCHMARKS.md, "Photos of a sheet on a desk (issue 22)": what each
-rule was worth, measured on desk photos of MNIST training digits (bench/photos.py desk_set, seeds 1 and 2).
+its page too, its edge's place, blur and step measured there at the page's resolution. A shadow lifted that leaves
+one paper with no edge may mean the page fills the picture: then a region whose every edge is that shadow's (the
+lit part alone) is no sheet. BENCHMARKS.md, "Photos of a sheet on a desk (issue 22)": what each rule was worth,
+measured on desk photos of MNIST training digits (bench/photos.py desk_set, seeds 1 and 2).
 drawing._photo reads the digit on `page` as on any photo of paper (its ink darker) and on each of `others`, and
 the whole picture if the digit found on each reaches the part filled in.
 """
@@ -44,8 +44,8 @@ VOTES = 0.25  # a shadow's line gathers Hough votes from at least this share of 
 MAX_LINES = 12  # ...and is among the strongest this many lines
 MIN_CHORD = 0.4  # a shadow's edge runs across the frame: at least this share of the shorter side in view...
 STEADY, MIN_STEADY = 0.06, 0.5  # ...with its step within 6 % of its median at half the points along it (a wood
-# desk's grain unsettles the rest; the readings are ordered by how two-toned they are, so a line lifted wrongly
-# comes after: 0.75 -> 0.5 with that order and the page's shadow lifted, 45 -> 29 of 3,000 desk photos misread)...
+# desk's grain unsettles the rest). Desk photos of training digits misread, of 3,000 / 2,000: 45 / 35 at 0.75 with
+# the first sheet found read first and the page keeping the shadow; 27 / 23 at 0.5 with both changes below...
 MIN_CALM = 0.3  # ...where no other edge crosses it (the light either side steady along it): 30 % of them at least
 # (0.5 left out shadows crossing two of the sheet's edges in a small frame)
 CONVEX = 0.9  # the region fills at least this share of its convex hull: a sheet, not a blob of light and desk
@@ -60,7 +60,8 @@ INSET = 0.012  # the sheet's edge (its blur and shading) left out, a share of th
 SAME_SHEET = 0.02  # another reading's sheet differing from one found before in less than this share is the same
 MAX_SHEETS = 3  # the sheet, and at most two others to read (drawing._photo)
 BAND = 0.03  # a shadow's edge on the page: its profile measured this share of the page's longer side either side...
-SEGMENTS = 8  # ...and where it lies, in this many stretches along it (the line found at LOOK is 3-4 px off here)
+SEGMENTS = 8  # ...and where it lies, in this many stretches along it (the line found at LOOK lay 2-6 px off there:
+# lifted where found, 26 of 2,000 misread; where it lies, 23)
 FILL_SIGMA = 0.06  # the desk filled in with the sheet's light averaged over this share of the longer side
 
 
@@ -112,7 +113,7 @@ def find_sheet(grey: np.ndarray) -> Sheet | None:
     if not found:
         return None
     # the most two-toned reading first: a wrong line lifted (the sheet's own edge, a streak of the desk's grain)
-    # leaves three tones, or a lit part of sheet and desk as one. First found first: 45 -> 36 of 3,000 misread
+    # leaves three tones, or a lit part of sheet and desk as one (at MIN_STEADY 0.5, of 2,000 misread: 31 -> 29)
     found.sort(key=lambda f: -f[2])
     sheets = [_page_of(grey, keep, polygon, scale, line) for keep, polygon, _, line in found[:MAX_SHEETS]]
     return replace(sheets[0], others=tuple(sheets[1:]))
@@ -396,8 +397,8 @@ def _unshadowed(page, kept, a, b, shadowed):
             off.append(across[j - 1] + (got[j - 1] - half) / max(float(got[j - 1] - got[j]), 1e-6))
     if len(along) >= 2:  # Theil and Sen's line: a stretch where the digit crosses the edge is left out
         t, o = np.float32(along), np.float32(off)
-        i, j = np.triu_indices(len(t), 1)
-        slope = float(np.median((o[j] - o[i]) / (t[j] - t[i])))
+        first, second = np.triu_indices(len(t), 1)
+        slope = float(np.median((o[second] - o[first]) / (t[second] - t[first])))
         start = float(np.median(o - slope * t))
         normal = towards(a, b)
         a, b = a + start * normal, b + (start + slope) * normal
