@@ -43,11 +43,12 @@ CANNY = (10, 30)  # Canny's thresholds on the blurred reading: a shadow's step o
 VOTES = 0.25  # a shadow's line gathers Hough votes from at least this share of the shorter side...
 MAX_LINES = 12  # ...and is among the strongest this many lines
 MIN_CHORD = 0.4  # a shadow's edge runs across the frame: at least this share of the shorter side in view...
-STEADY, MIN_STEADY = 0.06, 0.5  # ...with its step within 6 % of its median at half the points along it (a wood
-# desk's grain unsettles the rest). Desk photos of training digits misread, of 3,000 / 2,000: 45 / 35 at 0.75 with
-# the first sheet found read first and the page keeping the shadow; 27 / 23 at 0.5 with both changes below...
+STEADY, MIN_STEADY = 0.06, 0.5  # ...with its step within 6 % of its median at half the points along it...
 MIN_CALM = 0.3  # ...where no other edge crosses it (the light either side steady along it): 30 % of them at least
-# (0.5 left out shadows crossing two of the sheet's edges in a small frame)
+# (0.5 left out shadows crossing two of the sheet's edges in a small frame). A wood desk's grain unsettles the step
+# along a shadow's edge: at 75 % steady, with the first sheet found read first and the page keeping the shadow,
+# 45 / 35 of 3,000 / 2,000 desk photos of training digits were misread; at half, the most two-toned reading first
+# and the shadow lifted from the page (_unshadowed), 24 / 23
 CONVEX = 0.9  # the region fills at least this share of its convex hull: a sheet, not a blob of light and desk
 SHEET_STEP = 0.93  # beyond the sheet's sides the light falls to at most this share (a light desk: ~0.9)
 CROSS, CROSS_INK = 3, 0.15  # ink taking 15 % of the light 3 px (at LOOK) both sides of a side crosses it (printed
@@ -59,9 +60,10 @@ EDGE = 2  # px (at LOOK) from the frame's edge: a corner there is the frame's, n
 INSET = 0.012  # the sheet's edge (its blur and shading) left out, a share of the longer side
 SAME_SHEET = 0.02  # another reading's sheet differing from one found before in less than this share is the same
 MAX_SHEETS = 3  # the sheet, and at most two others to read (drawing._photo)
-BAND = 0.03  # a shadow's edge on the page: its profile measured this share of the page's longer side either side...
-SEGMENTS = 8  # ...and where it lies, in this many stretches along it (the line found at LOOK lay 2-6 px off there:
-# lifted where found, 26 of 2,000 misread; where it lies, 23)
+BAND = 0.03  # a shadow's edge on the page: its profile measured this share of the page's longer side (8 px at
+# least) either side of the line...
+SEGMENTS = 8  # ...and where it lies, in this many stretches along it (the line found at LOOK lay 2-6 px of the page
+# off it: lifted where found, 26 of 2,000 misread; where it lies, 23)
 FILL_SIGMA = 0.06  # the desk filled in with the sheet's light averaged over this share of the longer side
 
 
@@ -130,8 +132,8 @@ def _page_of(grey, keep, polygon, scale, line):
     else:
         page, kept, to_page = _cropped(grey, cv2.resize(keep.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST))
     if line is not None:  # the shadow's line in the page: its ends, and a point on its shadow's side
-        a, _, normal, _ = line
-        ends = np.float32([line[0], line[1], a + STEP_AT * normal])[None] / scale
+        a, b, normal, _ = line
+        ends = np.float32([a, b, a + STEP_AT * normal])[None] / scale
         page = _unshadowed(page, kept, *cv2.perspectiveTransform(ends, to_page)[0])
     return Sheet(_filled(page, kept), kept, outline=_outline(keep) / scale, warped=warped)
 
@@ -277,9 +279,11 @@ def _step(blurred, a, b, normal, t0=0.15, t1=0.85):
     return float(np.median(outside / np.maximum(inside, 1)))
 
 
-def _sample(image, points):
+def _sample(image, points, border=cv2.BORDER_REPLICATE):
+    """The image at (..., 2) x, y points, bilinear: an array of the points' shape less the last axis."""
     xy = np.float32(points).reshape(1, -1, 2)
-    return cv2.remap(image, xy[..., 0], xy[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[0]
+    return cv2.remap(image, xy[..., 0], xy[..., 1], cv2.INTER_LINEAR, borderMode=border)[0].reshape(
+        np.shape(points)[:-1])
 
 
 def _valid(region, polygon, frame):
@@ -358,36 +362,32 @@ def _cropped(grey, mask):
 def _unshadowed(page, kept, a, b, shadowed):
     """`page` with the step of light across the line a-b (its shadow on `shadowed`'s side) divided out: the edge's
     profile across it measured on the page (a median along it, so ink and printed lines drop out), where it lies
-    refined first. Unchanged when no step is found there."""
+    refined first. Unchanged when no shadow's step is found along it on the sheet."""
     h, w = page.shape
+    direction = (b - a) / max(float(np.linalg.norm(b - a)), 1e-6)
+    normal = np.float32([-direction[1], direction[0]])
+    normal = normal if np.dot(shadowed - a, normal) >= 0 else -normal  # the side fixed before the line moves
     reach = max(8, round(BAND * max(h, w)))
     across = np.arange(-reach, reach + 1, dtype=np.float32)
     smooth = cv2.medianBlur(page, 5).astype(np.float32)
-
-    def towards(a, b):
-        """The line's unit normal on its shadow's side."""
-        direction = (b - a) / max(float(np.linalg.norm(b - a)), 1e-6)
-        normal = np.float32([-direction[1], direction[0]])
-        return normal if np.dot(shadowed - a, normal) >= 0 else -normal
+    on_sheet = kept.astype(np.float32)
 
     def profile(a, b, t0, t1, count):
         """The light across the line (lit side first) over the lit side's, the median of `count` points along
         it between t0 and t1 (shares of its length) whose whole profile lies on the sheet; None if too few do."""
-        normal = towards(a, b)
         t = np.linspace(t0, t1, count, dtype=np.float32)[:, None, None]
         points = a + t * (b - a) + across[None, :, None] * normal
-        x, y = (np.ascontiguousarray(points[..., i], dtype=np.float32) for i in (0, 1))
-        on = cv2.remap(kept.astype(np.uint8), x, y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT).min(axis=1) > 0
+        on = _sample(on_sheet, points, cv2.BORDER_CONSTANT).min(axis=1) > 0.99
         if np.count_nonzero(on) < 3:
             return None
-        light = cv2.remap(smooth, x, y, cv2.INTER_LINEAR)[on]
+        light = _sample(smooth, points)[on]
         return np.median(light / np.maximum(np.median(light[:, :3], axis=1, keepdims=True), 1), axis=0)
 
     # where the edge lies along the line: the profile's halfway point in each stretch, a straight line fitted
     along, off = [], []
     for i in range(SEGMENTS):
         got = profile(a, b, i / SEGMENTS, (i + 1) / SEGMENTS, 12)
-        if got is None or float(np.median(got[-3:])) > SHEET_STEP:
+        if got is None or not MIN_STEP <= float(np.median(got[-3:])) <= MAX_STEP:
             continue
         half = (1 + float(np.median(got[-3:]))) / 2
         below = np.flatnonzero(got < half)
@@ -395,19 +395,19 @@ def _unshadowed(page, kept, a, b, shadowed):
             j = int(below[0])
             along.append((i + 0.5) / SEGMENTS)
             off.append(across[j - 1] + (got[j - 1] - half) / max(float(got[j - 1] - got[j]), 1e-6))
-    if len(along) >= 2:  # Theil and Sen's line: a stretch where the digit crosses the edge is left out
+    if len(along) >= 3:  # Theil and Sen's line: one stretch thrown off (the digit along the edge) is outvoted
         t, o = np.float32(along), np.float32(off)
         first, second = np.triu_indices(len(t), 1)
         slope = float(np.median((o[second] - o[first]) / (t[second] - t[first])))
         start = float(np.median(o - slope * t))
-        normal = towards(a, b)
         a, b = a + start * normal, b + (start + slope) * normal
+        moved = np.float32([(b - a)[1], -(b - a)[0]]) / max(float(np.linalg.norm(b - a)), 1e-6)
+        normal = moved if np.dot(moved, normal) >= 0 else -moved
     light = profile(a, b, 0, 1, 64)
     if light is None:
         return page
-    normal = towards(a, b)
     step = float(np.median(light[-3:]))
-    if not MIN_STEP / 2 < step <= SHEET_STEP:
+    if not MIN_STEP <= step <= MAX_STEP:  # a shadow's step, as the line's was found (no step: nothing to lift)
         return page
     light = np.clip(light, step, 1)
     light[:3], light[-3:] = 1, step
