@@ -347,8 +347,8 @@ def _warped(grey, corners):
 
 
 def _cropped(grey, mask):
-    """The photo cropped to the sheet kept (`mask`): (page, the sheet's part of it, its edge left out, the
-    photo-to-page transform)."""
+    """The photo cropped to the sheet kept (`mask`): (page, the sheet's part of it with its edge left out, the
+    photo-to-page transform); the whole photo, all of it kept, when too little is."""
     h, w = grey.shape
     inset = max(1, round(INSET * max(h, w)))
     mask = cv2.erode(mask, np.ones((2 * inset + 1, 2 * inset + 1), np.uint8))
@@ -364,9 +364,13 @@ def _unshadowed(page, kept, a, b, shadowed):
     profile across it measured on the page (a median along it, so ink and printed lines drop out), where it lies
     refined first. Unchanged when no shadow's step is found along it on the sheet."""
     h, w = page.shape
-    direction = (b - a) / max(float(np.linalg.norm(b - a)), 1e-6)
-    normal = np.float32([-direction[1], direction[0]])
-    normal = normal if np.dot(shadowed - a, normal) >= 0 else -normal  # the side fixed before the line moves
+
+    def across_line(a, b, side):
+        """The unit normal of the line a-b on the side of the vector `side`."""
+        normal = np.float32([(b - a)[1], -(b - a)[0]]) / max(float(np.linalg.norm(b - a)), 1e-6)
+        return normal if np.dot(side, normal) >= 0 else -normal
+
+    normal = across_line(a, b, shadowed - a)  # the shadow's side, fixed before the line moves
     reach = max(8, round(BAND * max(h, w)))
     across = np.arange(-reach, reach + 1, dtype=np.float32)
     smooth = cv2.medianBlur(page, 5).astype(np.float32)
@@ -387,9 +391,9 @@ def _unshadowed(page, kept, a, b, shadowed):
     along, off = [], []
     for i in range(SEGMENTS):
         got = profile(a, b, i / SEGMENTS, (i + 1) / SEGMENTS, 12)
-        if got is None or not MIN_STEP <= float(np.median(got[-3:])) <= MAX_STEP:
+        if got is None or not MIN_STEP <= (step := float(np.median(got[-3:]))) <= MAX_STEP:
             continue
-        half = (1 + float(np.median(got[-3:]))) / 2
+        half = (1 + step) / 2
         below = np.flatnonzero(got < half)
         if below.size and below[0] > 0:
             j = int(below[0])
@@ -401,8 +405,7 @@ def _unshadowed(page, kept, a, b, shadowed):
         slope = float(np.median((o[second] - o[first]) / (t[second] - t[first])))
         start = float(np.median(o - slope * t))
         a, b = a + start * normal, b + (start + slope) * normal
-        moved = np.float32([(b - a)[1], -(b - a)[0]]) / max(float(np.linalg.norm(b - a)), 1e-6)
-        normal = moved if np.dot(moved, normal) >= 0 else -moved
+        normal = across_line(a, b, normal)
     light = profile(a, b, 0, 1, 64)
     if light is None:
         return page
